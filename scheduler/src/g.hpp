@@ -1,0 +1,78 @@
+// G: a fiber. See scheduler/README.md for who may touch what.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "sanitizers.hpp"
+#include "spindle/park.hpp"
+#include "stack.hpp"
+
+namespace spindle {
+namespace detail {
+
+namespace bctx = boost::context::detail;
+
+// Transitions (each asserted where it happens):
+//   free -> runnable                 launch()
+//   runnable -> running              execute(), by the M that dequeued it
+//   running -> runnable              yield / preemption (after the switch)
+//   running -> waiting               park (after the switch, before commit)
+//   waiting -> runnable              ready(), by whoever wakes it
+//   running -> blocking -> running   blocking() (the G stays on its M)
+//   running -> dead -> free          exit (after the switch)
+enum class GState : std::uint8_t { free, runnable, running, waiting, blocking, dead };
+const char* to_string(GState s) noexcept;
+
+struct FlsTable;
+
+}  // namespace detail
+
+class Fiber {
+ public:
+  // Written only by the M running the fiber, or by the M that switched away
+  // from it (after the switch); the run queues' release/acquire edges order
+  // those writes with the next M's reads.
+  detail::bctx::fcontext_t ctx = nullptr;
+  detail::Stack stack;
+  void (*invoke)(void*) = nullptr;  // runs the callable stored on the stack
+  void (*destroy)(void*) = nullptr;
+  void* fn = nullptr;  // the callable, near the top of `stack`
+  bool started = false;
+  bool unwinding = false;  // shutdown: the next resume throws Unwind
+  detail::FlsTable* fls = nullptr;
+  detail::SanitizerStack san;
+
+  // Intrusive link for the global queue and free lists; owned by whoever
+  // holds the G in that structure (under its lock).
+  Fiber* schedlink = nullptr;
+
+  // Read by other threads (dumps, stats, sysmon), hence atomics; relaxed,
+  // since they only describe the fiber and publish nothing.
+  std::atomic<detail::GState> state{detail::GState::free};
+  std::atomic<WaitReason> reason{WaitReason::none};
+  std::atomic<std::uint64_t> id{0};
+  std::array<std::atomic<char>, 32> name{};
+
+  // Every G ever made, newest first; written once before the G is published
+  // under the allocator's lock, immutable after: dumps walk it lock-free.
+  Fiber* allg_next = nullptr;
+
+  void set_name(std::string_view n) noexcept;
+  // Copies the name into out (NUL-terminated); safe from any thread.
+  void copy_name(char (&out)[32]) const noexcept;
+};
+
+namespace detail {
+using G = ::spindle::Fiber;
+
+// Thrown into a parked fiber to unwind its stack when the runtime shuts
+// down. Not a std::exception, so `catch (const std::exception&)` lets it
+// pass; `catch (...)` without a rethrow breaks shutdown (documented).
+struct Unwind {};
+}  // namespace detail
+}  // namespace spindle

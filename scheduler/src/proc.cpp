@@ -1,0 +1,473 @@
+// The scheduling loop: how an M finds a fiber to run, runs it, and what it
+// does when there is none. The protocols are those of Go's proc.go; the
+// names follow it where a reader may want to compare.
+//
+// Idle protocol (no lost wake-ups). A thread that readies work does
+//     publish (queue put)  ->  seq_cst fence  ->  read npidle, nmspinning
+// (wakep). A thread that goes idle does
+//     release its P (npidle++, seq_cst)  ->  stop spinning (seq_cst)
+//     ->  re-check the global queue and every P's queue.
+// Whichever runs second sees the other: either the readier sees an idle P
+// and no spinner and starts an M, or the idler sees the work and takes a P
+// back. Timers follow the same shape with the poller: add timer -> fence ->
+// read poller_busy / poll_until, against poller_busy=true -> read timers.
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+
+#include "sched.hpp"
+
+namespace spindle::detail {
+
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+constexpr auto seq_cst = std::memory_order_seq_cst;
+
+// A P looks at the global queue first once every this many slices, so a
+// busy local queue cannot starve it (Go: 61, a prime, to avoid lockstep).
+constexpr std::uint64_t kGlobalQueueTick = 61;
+constexpr int kStealPasses = 4;
+
+std::uint32_t next_rand(P* pp) {
+  std::uint32_t x = pp->rng;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return pp->rng = x;
+}
+
+G* last_of(G* g) {
+  while (g->schedlink) g = g->schedlink;
+  return g;
+}
+}  // namespace
+
+Runtime* rt = nullptr;
+
+// ---------------------------------------------------------------------------
+// Run queues and waking
+
+void runqput(P* pp, G* g, bool next) {
+  std::uint32_t n = 0;
+  if (G* batch = pp->runq.put(g, next, &n)) rt->globq.put_batch(batch, last_of(batch), n);
+}
+
+// The slice is over: runnext goes to the ring ahead of the yielder.
+static void demote_next(P* pp) {
+  std::uint32_t n = 0;
+  G* batch;
+  pp->runq.demote_next(&batch, &n);
+  if (batch) rt->globq.put_batch(batch, last_of(batch), n);
+}
+
+// Takes a batch from the global queue: returns one, moves the rest to pp
+// (Go's globrunqget: a fair share, at most half a local queue).
+static G* globrunqget(P* pp, std::uint32_t max) {
+  std::uint32_t share = rt->globq.size() / rt->nprocs + 1;
+  std::uint32_t limit = pp->runq.capacity() / 2;
+  if (max && share > max) share = max;
+  if (share > limit) share = limit;
+  std::uint32_t n = 0;
+  G* g = rt->globq.get_batch(share, &n);
+  if (!g) return nullptr;
+  for (G* x = g->schedlink; x;) {
+    G* next = x->schedlink;
+    x->schedlink = nullptr;
+    runqput(pp, x, false);
+    x = next;
+  }
+  g->schedlink = nullptr;
+  return g;
+}
+
+void wakep() {
+  std::atomic_thread_fence(seq_cst);  // order the caller's publish before these loads
+  if (rt->npidle.load(seq_cst) == 0 || rt->stopping.load(relaxed)) return;
+  int expected = 0;
+  if (rt->nmspinning.load(seq_cst) != 0 || !rt->nmspinning.compare_exchange_strong(expected, 1))
+    return;
+  startm(nullptr, true);
+}
+
+P* pidleget() {
+  P* pp = rt->pidle;
+  if (pp) {
+    rt->pidle = pp->link;
+    rt->npidle.fetch_sub(1, seq_cst);
+  }
+  return pp;
+}
+
+void pidleput(P* pp) {
+  pp->status.store(PStatus::idle, relaxed);
+  pp->link = rt->pidle;
+  rt->pidle = pp;
+  rt->npidle.fetch_add(1, seq_cst);
+}
+
+void acquirep(M* m, P* pp) {
+  m->p = pp;
+  pp->status.store(PStatus::running, relaxed);
+}
+
+static void mstart(M* m);
+
+// Runs pp (or an idle P if pp is null) on an idle or new M.
+void startm(P* pp, bool spinning) {
+  std::unique_lock lock(rt->lock);
+  if (!pp) pp = pidleget();
+  if (!pp || rt->stopping.load(relaxed)) {
+    if (pp) pidleput(pp);
+    lock.unlock();
+    if (spinning) rt->nmspinning.fetch_sub(1, seq_cst);
+    return;
+  }
+  M* m = rt->midle;
+  if (m) {
+    rt->midle = m->link;
+    rt->nmidle.fetch_sub(1, relaxed);
+  } else {
+    rt->allm.push_back(std::make_unique<M>(static_cast<int>(rt->allm.size())));
+    m = rt->allm.back().get();
+  }
+  m->nextp = pp;
+  m->next_spinning = spinning;
+  if (m->thread.joinable() || m->id == 0) {
+    lock.unlock();
+    rt->thread_unparks.fetch_add(1, relaxed);
+    m->parker.unpark();
+  } else {
+    m->thread = std::thread(mstart, m);
+  }
+}
+
+// Parks m until startm() hands it a P, or the runtime stops.
+static void stopm(M* m) {
+  {
+    std::lock_guard lock(rt->lock);
+    if (rt->stopping.load(relaxed)) return;
+    m->link = rt->midle;
+    rt->midle = m;
+    rt->nmidle.fetch_add(1, relaxed);
+  }
+  rt->thread_parks.fetch_add(1, relaxed);
+  m->parker.park();
+  if (P* pp = m->nextp) {
+    m->nextp = nullptr;
+    acquirep(m, pp);
+    m->spinning = m->next_spinning;
+  }
+}
+
+// A P with no M: give it one if there is anything for it to do, else make
+// it idle (Go's handoffp).
+void handoffp(P* pp) {
+  if (!pp->runq.empty() || !rt->globq.empty()) return startm(pp, false);
+  int expected = 0;
+  if (rt->nmspinning.load(seq_cst) + rt->npidle.load(seq_cst) == 0 &&
+      rt->nmspinning.compare_exchange_strong(expected, 1))
+    return startm(pp, true);
+  {
+    std::lock_guard lock(rt->lock);
+    pidleput(pp);
+  }
+  // Its timers now belong to whoever polls: make the poller recompute.
+  if (pp->timers.next() != kNever) rt->poller->interrupt();
+}
+
+// ---------------------------------------------------------------------------
+// Timers
+
+static int run_timers(P* pp, std::int64_t& now) {
+  if (pp->timers.next() == kNever) return 0;
+  if (!now) now = nanotime();
+  return pp->timers.run_expired(now);
+}
+
+static std::int64_t earliest_timer() {
+  std::int64_t t = kNever;
+  for (auto& pp : rt->ps) t = std::min(t, pp->timers.next());
+  return t;
+}
+
+void add_timer(Timer* t) {
+  M* m = this_m();
+  P* pp = m && m->p ? m->p : rt->ps[0].get();
+  if (!pp->timers.add(t)) return;
+  // The new earliest timer of pp: make sure somebody will wake for it.
+  std::atomic_thread_fence(seq_cst);
+  if (rt->poller_busy.load(seq_cst)) {
+    std::int64_t until = rt->poll_until.load(seq_cst);
+    if (until == 0 || t->when < until) rt->poller->interrupt();
+  } else {
+    wakep();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Finding work
+
+static G* steal_work(P* pp, std::int64_t& now) {
+  int n = rt->nprocs;
+  for (int pass = 0; pass < kStealPasses; ++pass) {
+    bool last = pass == kStealPasses - 1;
+    std::uint32_t start = next_rand(pp);
+    for (int k = 0; k < n; ++k) {
+      P* victim = rt->ps[(start + k) % n].get();
+      if (victim == pp) continue;
+      if (last && run_timers(victim, now) > 0) {
+        bool inherit;
+        if (G* g = pp->runq.get(&inherit)) return g;
+      }
+      if (G* g = pp->runq.steal_from(victim->runq, last)) {
+        pp->steals.fetch_add(1, relaxed);
+        return g;
+      }
+    }
+  }
+  return nullptr;
+}
+
+static void reset_spinning(M* m) {
+  m->spinning = false;
+  // The last spinner found work: there may be more, so start another.
+  if (rt->nmspinning.fetch_sub(1, seq_cst) == 1) wakep();
+}
+
+// Work readied by the poller: one to run now, the rest queued.
+static G* inject(P* pp, G* list) {
+  if (!list) return nullptr;
+  G* first = list;
+  for (G* x = first->schedlink; x;) {
+    G* next = x->schedlink;
+    x->schedlink = nullptr;
+    if (pp)
+      runqput(pp, x, false);
+    else
+      rt->globq.put(x);
+    x = next;
+  }
+  first->schedlink = nullptr;
+  if (!pp) rt->globq.put(first);
+  wakep();
+  return pp ? first : nullptr;
+}
+
+// After giving up its P: is there work an idle M would miss? If so, take an
+// idle P back and return true.
+static bool recheck_after_idle(M* m, bool was_spinning) {
+  bool work = !rt->globq.empty();
+  for (int i = 0; !work && i < rt->nprocs; ++i) work = !rt->ps[i]->runq.empty();
+  if (!work) return false;
+  std::lock_guard lock(rt->lock);
+  P* pp = pidleget();
+  if (!pp) return false;  // every P is busy: their Ms will find the work
+  acquirep(m, pp);
+  if (was_spinning) {
+    m->spinning = true;
+    rt->nmspinning.fetch_add(1, seq_cst);
+  }
+  return true;
+}
+
+// Blocks in the poller if this M may (one at a time, and only if there is a
+// timer or I/O to wait for). Returns true if it came back holding a P.
+static bool poll_idle(M* m) {
+  if (rt->poller_busy.exchange(true, seq_cst)) return false;
+  std::int64_t until = earliest_timer();
+  if (until == kNever && !rt->poller->has_waiters()) {
+    rt->poller_busy.store(false, seq_cst);
+    return false;
+  }
+  rt->poll_until.store(until, seq_cst);
+  G* ready = rt->poller->poll(until);
+  rt->poll_until.store(0, seq_cst);
+  rt->poller_busy.store(false, seq_cst);
+
+  P* pp;
+  {
+    std::lock_guard lock(rt->lock);
+    pp = pidleget();
+  }
+  if (!pp) {
+    inject(nullptr, ready);
+    return false;
+  }
+  acquirep(m, pp);
+  if (G* g = inject(pp, ready)) runqput(pp, g, true);
+  return true;
+}
+
+// Returns a fiber for m to run, blocking m while there is none. nullptr
+// once the runtime stops. m holds a P on return with a fiber.
+static G* find_runnable(M* m, bool* inherit) {
+  for (;;) {
+    if (rt->stopping.load(relaxed)) return nullptr;
+    P* pp = m->p;
+    std::int64_t now = 0;
+    run_timers(pp, now);
+    *inherit = false;
+    G* g = nullptr;
+    if (pp->schedtick.load(relaxed) % kGlobalQueueTick == 0 && !rt->globq.empty())
+      g = globrunqget(pp, 1);
+    if (!g) g = pp->runq.get(inherit, pp->preempt.load(relaxed));
+    if (!g) g = globrunqget(pp, 0);
+    if (!g && rt->poller->has_waiters() && !rt->poller_busy.load(relaxed))
+      g = inject(pp, rt->poller->poll(0));
+    if (!g &&
+        (m->spinning || 2 * rt->nmspinning.load(relaxed) < rt->nprocs - rt->npidle.load(relaxed))) {
+      if (!m->spinning) {
+        m->spinning = true;
+        rt->nmspinning.fetch_add(1, seq_cst);
+      }
+      g = steal_work(pp, now);
+    }
+    if (g) return g;
+
+    // Nothing anywhere. Fire any due timer of any P before sleeping.
+    // Fibers they ready land in pp's queue.
+    for (auto& other : rt->ps) run_timers(other.get(), now);
+    if (!pp->runq.empty()) continue;
+
+    {
+      std::lock_guard lock(rt->lock);
+      if (rt->stopping.load(relaxed)) return nullptr;
+      if (!rt->globq.empty()) {
+        if ((g = globrunqget(pp, 0))) return g;
+      }
+      m->p = nullptr;
+      pidleput(pp);
+    }
+    bool was_spinning = m->spinning;
+    if (was_spinning) {
+      m->spinning = false;
+      rt->nmspinning.fetch_sub(1, seq_cst);
+    }
+    if (recheck_after_idle(m, was_spinning)) continue;
+    if (poll_idle(m)) continue;
+    stopm(m);
+    if (!m->p) return nullptr;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Switching
+
+void execute(M* m, G* g, bool inherit) {
+  P* pp = m->p;
+  if (!inherit) {
+    pp->schedtick.store(pp->schedtick.load(relaxed) + 1, relaxed);
+    pp->preempt.store(false, relaxed);
+  }
+  g->state.store(GState::running, relaxed);
+  g->started = true;
+  m->curg = g;
+  pp->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
+  sanitizer_before_switch(m->g0san, g->san, false);
+  bctx::transfer_t t = bctx::jump_fcontext(g->ctx, m);
+  sanitizer_after_switch(m->g0san, nullptr);
+  g->ctx = t.fctx;
+  m->curg = nullptr;
+  if (m->p) m->p->curg.store(nullptr, relaxed);
+}
+
+[[noreturn]] static void fatal_overflow(G* g);
+
+void switch_out(M* m, G* g, bool dies, bool may_unwind) {
+  if (!stack_intact(g->stack)) fatal_overflow(g);
+  sanitizer_before_switch(g->san, m->g0san, dies);
+  bctx::transfer_t t = bctx::jump_fcontext(m->g0ctx, nullptr);
+  // Resumed, possibly by another M: t carries its g0.
+  M* now = static_cast<M*>(t.data);
+  now->g0ctx = t.fctx;
+  sanitizer_after_switch(g->san, &now->g0san);
+  if (may_unwind && g->unwinding) throw Unwind{};
+}
+
+// Runs on g0 right after `g` switched to it: finishes what g asked for.
+void after_switch(M* m, G* g) {
+  Action action = m->action;
+  m->action = Action::none;
+  switch (action) {
+    case Action::yield:
+      g->state.store(GState::runnable, relaxed);
+      if (rt->cfg.migrate_on_yield || !m->p) {
+        rt->globq.put(g);
+        wakep();
+      } else {
+        if (m->p->preempt.load(relaxed)) demote_next(m->p);
+        runqput(m->p, g, false);
+      }
+      break;
+    case Action::park:
+      g->state.store(GState::waiting, relaxed);
+      m->p->parked.fetch_add(1, relaxed);
+      if (m->commit && !m->commit(g, m->commit_arg)) {
+        m->p->parked.fetch_sub(1, relaxed);
+        g->state.store(GState::runnable, relaxed);
+        runqput(m->p, g, true);
+      }
+      break;
+    case Action::exit:
+      g->state.store(GState::dead, relaxed);
+      m->p->alive.fetch_sub(1, relaxed);
+      rt->gs.put(m->p, g);
+      break;
+    case Action::requeue:  // back from blocking() with no P to run on
+      g->state.store(GState::runnable, relaxed);
+      rt->globq.put(g);
+      wakep();
+      break;
+    case Action::none:
+      assert(false && "fiber switched out without an action");
+  }
+}
+
+void schedule(M* m) {
+  for (;;) {
+    if (!m->p) {
+      stopm(m);
+      if (!m->p) return;
+    }
+    bool inherit = false;
+    G* g = find_runnable(m, &inherit);
+    if (!g) return;
+    if (m->spinning) reset_spinning(m);
+    execute(m, g, inherit);
+    after_switch(m, g);
+  }
+}
+
+static void mstart(M* m) {
+  set_this_m(m);
+  m->g0san.tsan_fiber = sanitizer_thread_fiber();
+  void* alt = enable_altstack();
+  acquirep(m, m->nextp);
+  m->nextp = nullptr;
+  m->spinning = m->next_spinning;
+  schedule(m);
+  disable_altstack(alt);
+  set_this_m(nullptr);
+}
+
+void begin_shutdown() {
+  rt->stopping.store(true, seq_cst);
+  std::lock_guard lock(rt->lock);
+  while (M* m = rt->midle) {
+    rt->midle = m->link;
+    m->parker.unpark();
+  }
+  rt->poller->interrupt();
+}
+
+[[noreturn]] static void fatal_overflow(G* g) {
+  char name[32];
+  g->copy_name(name);
+  std::fprintf(stderr,
+               "spindle: fatal: fiber #%llu '%s' overflowed its %zu-byte stack (unguarded stack: "
+               "canary overwritten); raise Config::stack_size or SpawnOptions::stack_size\n",
+               static_cast<unsigned long long>(g->id.load(relaxed)), name, g->stack.size);
+  std::abort();
+}
+
+}  // namespace spindle::detail

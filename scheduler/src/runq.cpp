@@ -1,0 +1,128 @@
+#include "runq.hpp"
+
+#include <cassert>
+
+namespace spindle::detail {
+
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+constexpr auto acquire = std::memory_order_acquire;
+constexpr auto release = std::memory_order_release;
+constexpr auto acq_rel = std::memory_order_acq_rel;
+}  // namespace
+
+LocalQueue::LocalQueue(std::uint32_t slots)
+    : mask_(slots - 1), ring_(std::make_unique<std::atomic<G*>[]>(slots)) {
+  assert(slots >= 2 && (slots & (slots - 1)) == 0);
+}
+
+G* LocalQueue::put(G* g, bool next, std::uint32_t* n) {
+  if (next) {
+    // acq_rel: releases g's state to a thief that takes runnext, acquires the
+    // previous occupant's (published by our own earlier exchange).
+    G* old = runnext_.exchange(g, acq_rel);
+    if (!old) return nullptr;
+    g = old;
+  }
+  for (;;) {
+    std::uint32_t h = head_.load(acquire);  // pairs with consumers' CAS on head
+    std::uint32_t t = tail_.load(relaxed);  // only we write it
+    if (t - h <= mask_) {
+      ring_[t & mask_].store(g, relaxed);
+      tail_.store(t + 1, release);  // publishes the slot to consumers
+      return nullptr;
+    }
+    if (G* batch = overflow(g, h, t, n)) return batch;
+  }
+}
+
+// Full queue: move half of it, plus g, out as a batch for the global queue,
+// so the next puts are cheap again (Go's runqputslow).
+G* LocalQueue::overflow(G* g, std::uint32_t h, std::uint32_t t, std::uint32_t* n) {
+  std::uint32_t half = (t - h) / 2;
+  // Claim first, link after: until the CAS succeeds a thief may own these
+  // fibers (and be using their schedlink). Only we write ring slots, so
+  // they still hold the claimed fibers after the CAS.
+  if (!head_.compare_exchange_strong(h, h + half, acq_rel)) return nullptr;  // a thief won: retry
+  G* first = nullptr;
+  G** link = &first;
+  for (std::uint32_t i = 0; i < half; ++i) {
+    G* x = ring_[(h + i) & mask_].load(relaxed);
+    *link = x;
+    link = &x->schedlink;
+  }
+  *link = g;
+  g->schedlink = nullptr;
+  *n = half + 1;
+  return first;
+}
+
+G* LocalQueue::take_next() {
+  G* next = runnext_.load(relaxed);
+  if (next && runnext_.compare_exchange_strong(next, nullptr, acq_rel)) return next;
+  return nullptr;
+}
+
+G* LocalQueue::take_head() {
+  for (;;) {
+    std::uint32_t h = head_.load(acquire);
+    std::uint32_t t = tail_.load(relaxed);
+    if (t == h) return nullptr;
+    G* g = ring_[h & mask_].load(relaxed);
+    if (head_.compare_exchange_weak(h, h + 1, release, relaxed)) return g;
+  }
+}
+
+void LocalQueue::demote_next(G** overflow, std::uint32_t* n) {
+  *overflow = nullptr;
+  if (G* g = take_next()) *overflow = put(g, false, n);
+}
+
+G* LocalQueue::get(bool* inherit, bool ring_first) {
+  *inherit = false;
+  if (ring_first)
+    if (G* g = take_head()) return g;
+  if (G* g = take_next()) {
+    *inherit = true;
+    return g;
+  }
+  return take_head();
+}
+
+// Copies half of victim's ring into ours just past our tail: we are this
+// queue's owner, and the copied slots stay unpublished until we move tail.
+G* LocalQueue::steal_from(LocalQueue& victim, bool steal_next) {
+  std::uint32_t t = tail_.load(relaxed);
+  std::uint32_t n = 0;
+  for (;;) {
+    std::uint32_t h = victim.head_.load(acquire);
+    std::uint32_t vt = victim.tail_.load(acquire);  // pairs with the victim's release of tail
+    n = vt - h;
+    n -= n / 2;
+    if (n == 0) {
+      if (!steal_next) return nullptr;
+      G* next = victim.runnext_.load(acquire);
+      if (next && victim.runnext_.compare_exchange_strong(next, nullptr, acq_rel)) return next;
+      return nullptr;
+    }
+    if (n > (victim.mask_ + 1) / 2) continue;  // h and vt read at different times
+    for (std::uint32_t i = 0; i < n; ++i)
+      ring_[(t + i) & mask_].store(victim.ring_[(h + i) & victim.mask_].load(relaxed), relaxed);
+    if (victim.head_.compare_exchange_strong(h, h + n, acq_rel)) break;
+  }
+  --n;
+  G* g = ring_[(t + n) & mask_].load(relaxed);
+  if (n > 0) tail_.store(t + n, release);
+  return g;
+}
+
+std::uint32_t LocalQueue::size() const {
+  for (;;) {
+    std::uint32_t h = head_.load(acquire);
+    std::uint32_t t = tail_.load(acquire);
+    bool next = runnext_.load(acquire) != nullptr;
+    if (t == tail_.load(acquire)) return (t - h) + (next ? 1 : 0);
+  }
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,57 @@
+// A P's local run queue: a bounded ring with one producer (the P's owner)
+// and many consumers (the owner and thieves), plus the runnext slot.
+// The algorithm is Go's runqput/runqget/runqgrab:
+//  - `tail` is written only by the owner; its release store publishes the
+//    slot written before it. Consumers load it with acquire.
+//  - `head` is advanced by CAS by any consumer; the release CAS tells the
+//    owner (acquire load in put) that the slots before it are free again.
+//  - Slots are atomics read relaxed: a thief may read a slot the owner is
+//    overwriting, but its CAS on head then fails and the value is dropped.
+//  - runnext is stealable, but only on a thief's last pass (LESSONS.md:
+//    an unstealable LIFO slot starves).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "g.hpp"
+
+namespace spindle::detail {
+
+class LocalQueue {
+ public:
+  explicit LocalQueue(std::uint32_t slots);
+
+  // Owner only. With `next`, g goes to runnext and any fiber there moves to
+  // the tail. Returns a batch (linked by schedlink, count in *n) that did
+  // not fit and must go to the global queue, or nullptr.
+  G* put(G* g, bool next, std::uint32_t* n);
+  // Owner only. *inherit is set when g comes from runnext (same time slice).
+  // ring_first: the slice is over, so the ring goes before runnext; else two
+  // fibers handing off through runnext could starve the ring forever.
+  G* get(bool* inherit, bool ring_first = false);
+  // Owner only: moves the runnext fiber to the ring's tail (its slice is
+  // over: it keeps its turn, not its priority).
+  void demote_next(G** overflow, std::uint32_t* n);
+  // Thief: moves half of victim's fibers into this (empty) queue and
+  // returns one of them to run. steal_next: may take victim's runnext.
+  G* steal_from(LocalQueue& victim, bool steal_next);
+
+  std::uint32_t size() const;  // approximate, from any thread
+  bool empty() const { return size() == 0; }
+  std::uint32_t capacity() const { return mask_ + 1; }
+
+ private:
+  G* take_next();
+  G* take_head();
+  G* overflow(G* g, std::uint32_t h, std::uint32_t t, std::uint32_t* n);
+
+  std::uint32_t mask_;
+  std::unique_ptr<std::atomic<G*>[]> ring_;
+  alignas(64) std::atomic<std::uint32_t> head_{0};
+  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  std::atomic<G*> runnext_{nullptr};
+};
+
+}  // namespace spindle::detail

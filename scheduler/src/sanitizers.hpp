@@ -1,0 +1,91 @@
+// Hooks that tell AddressSanitizer and ThreadSanitizer about stack switches.
+// Without them ASan reports false stack-buffer overflows and TSan mixes up
+// the histories of fibers that share a thread. Compiled out otherwise.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SPINDLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPINDLE_ASAN 1
+#endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define SPINDLE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPINDLE_TSAN 1
+#endif
+#endif
+
+extern "C" {
+#ifdef SPINDLE_ASAN
+void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, std::size_t size);
+void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
+                                     std::size_t* size_old);
+#endif
+#ifdef SPINDLE_TSAN
+void* __tsan_get_current_fiber(void);
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+#endif
+}
+
+namespace spindle::detail {
+
+// The sanitizers' view of one execution stack (a fiber's or a thread's own).
+struct SanitizerStack {
+  const void* bottom = nullptr;  // lowest address, as ASan wants it
+  std::size_t size = 0;
+  void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;
+};
+
+// Call right before switching away from `from` to `to`. `from_dies` when the
+// fiber being left will never run again (ASan then frees its fake stack).
+inline void sanitizer_before_switch([[maybe_unused]] SanitizerStack& from,
+                                    [[maybe_unused]] const SanitizerStack& to,
+                                    [[maybe_unused]] bool from_dies) {
+#ifdef SPINDLE_ASAN
+  __sanitizer_start_switch_fiber(from_dies ? nullptr : &from.asan_fake_stack, to.bottom, to.size);
+#endif
+#ifdef SPINDLE_TSAN
+  __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+}
+
+// Call first thing after a switch lands on `self`; `from` learns the bounds
+// of the stack that was left (how a thread's own stack gets known).
+inline void sanitizer_after_switch([[maybe_unused]] SanitizerStack& self,
+                                   [[maybe_unused]] SanitizerStack* from) {
+#ifdef SPINDLE_ASAN
+  __sanitizer_finish_switch_fiber(self.asan_fake_stack, from ? &from->bottom : nullptr,
+                                  from ? &from->size : nullptr);
+#endif
+}
+
+inline void* sanitizer_new_fiber() {
+#ifdef SPINDLE_TSAN
+  return __tsan_create_fiber(0);
+#else
+  return nullptr;
+#endif
+}
+inline void sanitizer_free_fiber([[maybe_unused]] void* tsan_fiber) {
+#ifdef SPINDLE_TSAN
+  if (tsan_fiber) __tsan_destroy_fiber(tsan_fiber);
+#endif
+}
+inline void* sanitizer_thread_fiber() {
+#ifdef SPINDLE_TSAN
+  return __tsan_get_current_fiber();
+#else
+  return nullptr;
+#endif
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,188 @@
+// P, M and the runtime's shared state. The rules for who may touch what are
+// in scheduler/README.md; each field below names its guard.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "g.hpp"
+#include "globalq.hpp"
+#include "parker.hpp"
+#include "poller.hpp"
+#include "runq.hpp"
+#include "spindle/park.hpp"
+#include "spindle/runtime.hpp"
+#include "timers.hpp"
+
+namespace spindle::detail {
+
+enum class PStatus : std::uint8_t { idle, running, blocking };
+
+// A logical processor: the right to run fibers, and the per-processor state
+// that makes that cheap (queue, timers, free fibers).
+struct P {
+  P(int id, std::uint32_t slots) : id(id), runq(slots), rng(0x9e3779b9u * (id + 1)) {}
+
+  const int id;
+  // idle: on the idle list, owned by nobody (sched lock guards the list).
+  // running: owned by exactly one M. blocking: its M is in blocking(); the
+  // first of that M (on return) or sysmon (retake) to CAS it away wins.
+  std::atomic<PStatus> status{PStatus::idle};
+  LocalQueue runq;
+  TimerHeap timers;
+
+  // Owner-written, read by sysmon and stats (relaxed: observations only).
+  std::atomic<std::uint64_t> schedtick{0};  // +1 per new time slice
+  std::atomic<std::uint64_t> blocktick{0};  // +1 per blocking() call
+  std::atomic<G*> curg{nullptr};            // for stall reports (release/acquire)
+  std::atomic<std::uint64_t> steals{0};
+  std::atomic<std::int64_t> parked{0};  // parks minus readies done on this P
+  std::atomic<std::int64_t> alive{0};   // spawns minus exits done on this P
+  // Set by sysmon when the slice is overrun; cleared by the owner at the
+  // next slice. Relaxed: a late read only delays the yield a little.
+  std::atomic<bool> preempt{false};
+
+  // Owner only.
+  G* gfree = nullptr;  // dead fibers with their stacks, for reuse
+  int ngfree = 0;
+  std::uint64_t next_id = 0, end_id = 0;  // a batch of fiber ids
+  std::uint32_t rng;
+
+  P* link = nullptr;  // idle list; guarded by Runtime::lock
+
+  // sysmon only.
+  std::uint64_t seen_tick = ~0ull, seen_blocktick = ~0ull;  // never a real tick
+  std::int64_t seen_when = 0, seen_block_when = 0;
+  bool stall_reported = false;
+};
+
+enum class Action : std::uint8_t { none, yield, park, exit, requeue };
+
+// An OS thread. Its own stack ("g0", as in Go) runs the scheduler loop;
+// fibers switch to g0 and back, never directly to each other.
+struct M {
+  explicit M(int id) : id(id) {}
+
+  const int id;
+  P* p = nullptr;         // the P it runs; written only by this M
+  P* blockp = nullptr;    // its P while in blocking(); this M only
+  int blocking_nest = 0;  // blocking() inside blocking(); this M only
+  bool spinning = false;
+  G* curg = nullptr;  // this M only
+  bctx::fcontext_t g0ctx = nullptr;
+  SanitizerStack g0san;
+
+  // What g0 does with the fiber that just switched to it (see proc.cpp).
+  Action action = Action::none;
+  Commit commit = nullptr;
+  void* commit_arg = nullptr;
+
+  // Handed over by startm() before unpark; the Parker's mutex orders it.
+  P* nextp = nullptr;
+  bool next_spinning = false;
+  Parker parker;
+  M* link = nullptr;  // idle list; guarded by Runtime::lock
+
+  std::thread thread;  // empty for M0, the thread that called run()
+};
+
+// Fibers are allocated in chunks and never freed while the runtime runs, so
+// sysmon and dumps may read any G at any time (Go's allgs).
+class GAllocator {
+ public:
+  ~GAllocator();
+  G* get(P* pp, std::size_t stack_size);  // pp may be null
+  void put(P* pp, G* g);                  // g is dead
+  G* all() const { return allg_.load(std::memory_order_acquire); }
+  void release_stacks();  // shutdown
+
+ private:
+  G* get_global();
+  void put_global(G* first, G* last, int n);
+  G* make();
+
+  std::mutex mu_;
+  G* free_ = nullptr;                         // guarded by mu_
+  int nfree_ = 0;                             // guarded by mu_
+  std::vector<std::unique_ptr<G[]>> chunks_;  // guarded by mu_
+  std::size_t chunk_used_ = 0;                // guarded by mu_
+  std::atomic<G*> allg_{nullptr};             // released after links are set
+};
+
+struct Runtime {
+  explicit Runtime(const Config& cfg);
+
+  Config cfg;
+  int nprocs;
+  std::size_t stack_size;
+  std::vector<std::unique_ptr<P>> ps;
+
+  // "sched.lock": guards the idle P and idle M lists and allm.
+  std::mutex lock;
+  P* pidle = nullptr;
+  M* midle = nullptr;
+  std::vector<std::unique_ptr<M>> allm;
+  // Written under lock, read without it (seq_cst: the idle protocol).
+  std::atomic<int> npidle{0};
+  std::atomic<int> nmidle{0};
+  std::atomic<int> nmspinning{0};
+
+  GlobalQueue globq;
+  std::unique_ptr<Poller> poller;
+  std::atomic<bool> poller_busy{false};     // an M is blocked in poller->poll
+  std::atomic<std::int64_t> poll_until{0};  // its deadline; 0 while computing
+
+  GAllocator gs;
+  std::atomic<std::uint64_t> ids{1};
+  std::atomic<std::int64_t> parked_outside{0};  // readies with no P
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> thread_parks{0}, thread_unparks{0};
+  std::atomic<std::uint64_t> preempt_requests{0}, handoffs{0};
+
+  std::atomic<bool> stopping{false};
+  std::int64_t start_time;
+};
+
+// The running runtime; set by run() before any thread starts, cleared after
+// all have stopped.
+extern Runtime* rt;
+
+// The M of the calling thread. Out of line on purpose: a fiber that resumed
+// on another thread must re-read it (see fiber_local.hpp and LESSONS.md).
+M* this_m() noexcept;
+void set_this_m(M* m) noexcept;
+
+// proc.cpp
+void schedule(M* m);
+void runqput(P* pp, G* g, bool next);
+// ready() with a choice: next=false queues at the tail (FIFO), for wake-ups
+// that are not hand-offs, such as timers firing in deadline order.
+void ready(G* g, bool next) noexcept;
+void wakep();
+void startm(P* pp, bool spinning);
+void handoffp(P* pp);
+void begin_shutdown();
+// From a fiber to its M's scheduler stack; returns when the fiber resumes
+// (throwing Unwind there if the runtime is shutting down and may_unwind).
+void switch_out(M* m, G* g, bool dies, bool may_unwind = true);
+void after_switch(M* m, G* g);
+void execute(M* m, G* g, bool inherit);
+void add_timer(Timer* t);
+void acquirep(M* m, P* pp);
+P* pidleget();         // caller holds rt->lock
+void pidleput(P* pp);  // caller holds rt->lock
+
+// fault.cpp
+void install_fault_handler();
+void remove_fault_handler();
+void* enable_altstack();
+void disable_altstack(void* stack);
+
+// sysmon.cpp
+void sysmon_main();
+
+}  // namespace spindle::detail

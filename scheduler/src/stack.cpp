@@ -1,0 +1,138 @@
+#include "stack.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <new>
+
+namespace spindle::detail {
+namespace {
+
+// The top page of every stack holds the fiber's callable and first frames.
+// Its lowest bytes carry this pattern; a fiber whose frames went deeper has
+// almost surely overwritten some of it (frames are contiguous), which is how
+// stack_trim() knows, without a syscall, whether there is anything to trim.
+constexpr std::uint64_t kDeepMarker = 0x21454c444e495053;  // "SPINDLE!"
+constexpr int kMarkerWords = 8;
+// Bytes at the bottom of an unguarded stack that must stay zero.
+constexpr std::size_t kCanaryBytes = 64;
+
+// Counters only; relaxed is enough (no data is published through them).
+std::atomic<std::uint64_t> g_guarded{0};
+std::atomic<std::uint64_t> g_unguarded{0};
+
+std::uint64_t guard_budget() {
+  static const std::uint64_t budget = [] {
+    std::uint64_t max_maps = 65530;
+    std::ifstream("/proc/sys/vm/max_map_count") >> max_maps;
+    return max_maps / 4;  // two map entries per guarded stack: half the table
+  }();
+  return budget;
+}
+
+std::uint64_t* marker_of(const Stack& s) {
+  return reinterpret_cast<std::uint64_t*>(s.hi() - page_size());
+}
+
+void write_marker(const Stack& s) {
+  std::uint64_t* m = marker_of(s);
+  std::fill(m, m + kMarkerWords, kDeepMarker);
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // Linux 6.13 uapi; older headers lack it
+#endif
+
+// Probed once: does this kernel install guard pages without a VMA split?
+bool light_guards() {
+  static const bool ok = [] {
+    std::size_t ps = page_size();
+    void* p = mmap(nullptr, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    bool works = madvise(p, ps, MADV_GUARD_INSTALL) == 0;
+    munmap(p, 2 * ps);
+    return works;
+  }();
+  return ok;
+}
+
+bool claim_guard() {
+  if (light_guards()) {
+    g_guarded.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::uint64_t n = g_guarded.load(std::memory_order_relaxed);
+  while (n < guard_budget()) {
+    if (g_guarded.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::size_t page_size() noexcept {
+  static const std::size_t ps = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return ps;
+}
+
+std::size_t round_stack_size(std::size_t requested) noexcept {
+  std::size_t ps = page_size();
+  std::size_t size = std::max(requested, 4 * ps);
+  return (size + ps - 1) / ps * ps;
+}
+
+Stack stack_allocate(std::size_t size) {
+  size = round_stack_size(size);
+  bool guarded = claim_guard();
+  std::size_t guard = guarded ? page_size() : 0;
+  void* base = mmap(nullptr, size + guard, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) {
+    if (guarded) g_guarded.fetch_sub(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  if (guarded && (light_guards() ? madvise(base, guard, MADV_GUARD_INSTALL)
+                                 : mprotect(base, guard, PROT_NONE)) != 0) {
+    munmap(base, size + guard);
+    g_guarded.fetch_sub(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
+  if (!guarded) g_unguarded.fetch_add(1, std::memory_order_relaxed);
+  Stack s{static_cast<char*>(base) + guard, size, guarded};
+  write_marker(s);
+  return s;
+}
+
+void stack_release(Stack& s) noexcept {
+  if (!s) return;
+  std::size_t guard = s.guarded ? page_size() : 0;
+  munmap(s.lo - guard, s.size + guard);
+  (s.guarded ? g_guarded : g_unguarded).fetch_sub(1, std::memory_order_relaxed);
+  s = Stack{};
+}
+
+void stack_trim(const Stack& s) noexcept {
+  const std::uint64_t* m = marker_of(s);
+  if (std::all_of(m, m + kMarkerWords, [](std::uint64_t w) { return w == kDeepMarker; })) return;
+  madvise(s.lo, s.size - page_size(), MADV_DONTNEED);
+  write_marker(s);
+}
+
+bool stack_intact(const Stack& s) noexcept {
+  if (s.guarded) return true;
+  const char* lo = s.lo;
+  return std::all_of(lo, lo + kCanaryBytes, [](char c) { return c == 0; });
+}
+
+std::uint64_t guarded_stack_count() noexcept {
+  return g_guarded.load(std::memory_order_relaxed);
+}
+std::uint64_t unguarded_stack_count() noexcept {
+  return g_unguarded.load(std::memory_order_relaxed);
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,61 @@
+// Timers: one binary min-heap per P, like Go's per-P timer heaps, so adding
+// a timer touches only the running P's lock. Any M may run another P's
+// expired timers (thieves do, and the idle poller), hence the mutex.
+// `next_` mirrors the earliest deadline so that idle Ms can compute how long
+// to sleep without taking every P's lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+namespace spindle::detail {
+
+std::int64_t nanotime() noexcept;  // steady clock, ns
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
+class TimerHeap;
+
+struct Timer {
+  std::int64_t when = 0;  // nanotime() deadline
+  // Runs on a scheduler thread, outside any heap lock. Must not block; it
+  // typically ready()s a fiber. After it starts, the Timer is the
+  // callback's to free or reuse.
+  void (*fire)(Timer*) = nullptr;
+
+  // Owned by the heap the timer is in (nullptr: in none).
+  std::atomic<TimerHeap*> heap{nullptr};
+  std::size_t index = 0;
+};
+
+class TimerHeap {
+ public:
+  // Returns true if t is now the earliest timer of this heap.
+  bool add(Timer* t);
+  // True if t was removed before firing; false if it fired or is firing.
+  static bool cancel(Timer* t);
+  // Fires every timer due at `now`; returns how many fired.
+  int run_expired(std::int64_t now);
+  // Drops every timer without firing it (shutdown).
+  void clear();
+
+  std::int64_t next() const { return next_.load(std::memory_order_acquire); }
+  std::uint32_t size() const { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  bool remove_locked(Timer* t);
+  void sift_up(std::size_t i);
+  void sift_down(std::size_t i);
+  void place(std::size_t i, Timer* t);
+  void update_next();
+
+  std::mutex mu_;
+  std::vector<Timer*> heap_;  // guarded by mu_
+  // Release-stored under mu_ after each change; acquire-loaded by idle Ms.
+  std::atomic<std::int64_t> next_{kNever};
+  std::atomic<std::uint32_t> count_{0};
+};
+
+}  // namespace spindle::detail

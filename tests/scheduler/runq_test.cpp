@@ -1,0 +1,97 @@
+// The local run queue under real concurrency: one owner putting and
+// getting, thieves stealing; every fiber must come out exactly once.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "runq.hpp"
+
+using spindle::detail::G;
+using spindle::detail::LocalQueue;
+
+namespace {
+
+// Runs owner + thieves over `items` fake fibers; returns times each was seen.
+std::vector<int> churn(std::uint32_t slots, int items, int thieves) {
+  std::vector<G> gs(items);
+  std::vector<std::atomic<int>> seen(items);
+  LocalQueue owner_q(slots);
+  std::vector<std::unique_ptr<LocalQueue>> thief_qs;
+  for (int i = 0; i < thieves; ++i) thief_qs.push_back(std::make_unique<LocalQueue>(slots));
+  std::atomic<bool> done{false};
+  auto mark = [&](G* g) { seen[g - gs.data()].fetch_add(1, std::memory_order_relaxed); };
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < thieves; ++t) {
+    threads.emplace_back([&, t] {
+      LocalQueue& mine = *thief_qs[t];
+      bool inherit;
+      while (!done.load(std::memory_order_acquire) || !owner_q.empty()) {
+        if (G* g = mine.steal_from(owner_q, t % 2 == 0)) mark(g);
+        while (G* g = mine.get(&inherit)) mark(g);
+      }
+    });
+  }
+  std::vector<G*> overflow;
+  bool inherit;
+  for (int i = 0; i < items; ++i) {
+    std::uint32_t n = 0;
+    if (G* batch = owner_q.put(&gs[i], i % 3 == 0, &n))
+      for (G* g = batch; g; g = g->schedlink) overflow.push_back(g);
+    if (i % 5 == 0)
+      if (G* g = owner_q.get(&inherit)) mark(g);
+  }
+  while (G* g = owner_q.get(&inherit)) mark(g);
+  done.store(true, std::memory_order_release);
+  for (auto& t : threads) t.join();
+  for (G* g : overflow) mark(g);
+  std::vector<int> out;
+  for (auto& s : seen) out.push_back(s.load());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("local queue: every fiber comes out exactly once under stealing") {
+  for (std::uint32_t slots : {4u, 256u}) {
+    CAPTURE(slots);
+    std::vector<int> seen = churn(slots, 200'000, 2);
+    int wrong = 0;
+    for (int s : seen) wrong += s != 1;
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("local queue: runnext goes first and is stealable on request") {
+  std::vector<G> gs(3);
+  LocalQueue q(4), thief(4);
+  std::uint32_t n;
+  CHECK(q.put(&gs[0], false, &n) == nullptr);
+  CHECK(q.put(&gs[1], true, &n) == nullptr);
+  CHECK(q.size() == 2);
+  bool inherit = false;
+  CHECK(q.get(&inherit) == &gs[1]);
+  CHECK(inherit);
+  CHECK(q.get(&inherit) == &gs[0]);
+  CHECK_FALSE(inherit);
+  q.put(&gs[2], true, &n);
+  CHECK(thief.steal_from(q, false) == nullptr);
+  CHECK(thief.steal_from(q, true) == &gs[2]);
+  CHECK(q.empty());
+}
+
+TEST_CASE("local queue: a full queue hands half plus one to the global queue") {
+  std::vector<G> gs(5);
+  LocalQueue q(4);
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) CHECK(q.put(&gs[i], false, &n) == nullptr);
+  G* batch = q.put(&gs[4], false, &n);
+  REQUIRE(batch != nullptr);
+  CHECK(n == 3);
+  CHECK(batch == &gs[0]);
+  CHECK(batch->schedlink == &gs[1]);
+  CHECK(batch->schedlink->schedlink == &gs[4]);
+  CHECK(q.size() == 2);
+}
