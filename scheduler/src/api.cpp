@@ -195,6 +195,10 @@ void preempt_point() {
   if (m && m->p && m->p->preempt.load(relaxed)) yield();
 }
 
+void start_timer(Timer* t) {
+  detail::add_timer(t);
+}
+
 namespace {
 struct SleepTimer : Timer {
   Fiber* fiber;

@@ -234,8 +234,13 @@ static void reset_spinning(M* m) {
   if (rt->nmspinning.fetch_sub(1, seq_cst) == 1) wakep();
 }
 
-// Work readied by the poller: one to run now, the rest queued.
-static G* inject(P* pp, G* list) {
+G* netpoll(std::int64_t deadline) {
+  G* ready = rt->poller->poll(deadline);
+  rt->last_poll.store(nanotime(), relaxed);
+  return ready;
+}
+
+G* inject(P* pp, G* list) {
   if (!list) return nullptr;
   G* first = list;
   for (G* x = first->schedlink; x;) {
@@ -280,7 +285,7 @@ static bool poll_idle(M* m) {
     return false;
   }
   rt->poll_until.store(until, seq_cst);
-  G* ready = rt->poller->poll(until);
+  G* ready = netpoll(until);
   rt->poll_until.store(0, seq_cst);
   rt->poller_busy.store(false, seq_cst);
 
@@ -313,7 +318,7 @@ static G* find_runnable(M* m, bool* inherit) {
     if (!g) g = pp->runq.get(inherit, pp->preempt.load(relaxed));
     if (!g) g = globrunqget(pp, 0);
     if (!g && rt->poller->has_waiters() && !rt->poller_busy.load(relaxed))
-      g = inject(pp, rt->poller->poll(0));
+      g = inject(pp, netpoll(0));
     if (!g &&
         (m->spinning || 2 * rt->nmspinning.load(relaxed) < rt->nprocs - rt->npidle.load(relaxed))) {
       if (!m->spinning) {

@@ -135,6 +135,7 @@ struct Runtime {
   std::unique_ptr<Poller> poller;
   std::atomic<bool> poller_busy{false};     // an M is blocked in poller->poll
   std::atomic<std::int64_t> poll_until{0};  // its deadline; 0 while computing
+  std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last poll, any kind
 
   GAllocator gs;
   std::atomic<std::uint64_t> ids{1};
@@ -159,6 +160,11 @@ void set_this_m(M* m) noexcept;
 // proc.cpp
 void schedule(M* m);
 void runqput(P* pp, G* g, bool next);
+// Polls without blocking and queues what became ready (anyone may call it).
+G* netpoll(std::int64_t deadline);
+// Queues a schedlink chain of readied fibers: one returned to run now if pp
+// is given, the rest on pp (or all on the global queue without pp).
+G* inject(P* pp, G* list);
 // ready() with a choice: next=false queues at the tail (FIFO), for wake-ups
 // that are not hand-offs, such as timers firing in deadline order.
 void ready(G* g, bool next) noexcept;

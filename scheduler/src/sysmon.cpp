@@ -5,7 +5,9 @@
 //    longer than Config::stall_report: log the fiber once;
 //  - in blocking() for longer than Config::blocking_handoff: take the P
 //    away (CAS blocking -> idle) and hand it to another M;
-// and prints the schedtrace line when asked. It sleeps 20 us between
+// it polls the netpoller if no M has for 10 ms (every M busy running
+// fibers), queueing what became ready on the global queue; and it prints
+// the schedtrace line when asked. It sleeps 20 us between
 // rounds while there is something to watch, backing off to 10 ms when idle
 // (Go's sysmon does the same).
 #include <chrono>
@@ -23,7 +25,8 @@ constexpr auto relaxed = std::memory_order_relaxed;
 constexpr std::int64_t kMinSleep = 20'000;      // ns
 constexpr std::int64_t kMaxSleep = 10'000'000;  // ns
 constexpr int kIdleRoundsBeforeBackoff = 50;
-constexpr std::int64_t kForceRetake = 10'000'000;  // ns: retake even with nothing queued
+constexpr std::int64_t kForceRetake = 10'000'000;     // ns: retake even with nothing queued
+constexpr std::int64_t kPollStarvation = 10'000'000;  // ns: poll if nobody has for this long
 
 std::int64_t ns(std::chrono::microseconds us) {
   return us.count() * 1000;
@@ -102,6 +105,13 @@ void sysmon_main() {
           break;
         case PStatus::idle:
           break;
+      }
+    }
+    if (rt->poller->has_waiters() && !rt->poller_busy.load(relaxed) &&
+        now - rt->last_poll.load(relaxed) > kPollStarvation) {
+      if (G* ready = netpoll(0)) {
+        inject(nullptr, ready);
+        acted = true;
       }
     }
     if (now >= next_trace) {

@@ -3,13 +3,18 @@
 #include <chrono>
 #include <utility>
 
-namespace spindle::detail {
+namespace spindle::detail {}  // namespace spindle::detail
 
-std::int64_t nanotime() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+namespace spindle {
+std::int64_t now_ns() noexcept {
+  return to_ns(std::chrono::steady_clock::now());
 }
+bool stop_timer(Timer* t) noexcept {
+  return detail::TimerHeap::cancel(t);
+}
+}  // namespace spindle
+
+namespace spindle::detail {
 
 void TimerHeap::place(std::size_t i, Timer* t) {
   heap_[i] = t;

@@ -11,24 +11,16 @@
 #include <mutex>
 #include <vector>
 
+#include "spindle/timer.hpp"
+
 namespace spindle::detail {
 
-std::int64_t nanotime() noexcept;  // steady clock, ns
+inline std::int64_t nanotime() noexcept {
+  return spindle::now_ns();
+}
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
-class TimerHeap;
-
-struct Timer {
-  std::int64_t when = 0;  // nanotime() deadline
-  // Runs on a scheduler thread, outside any heap lock. Must not block; it
-  // typically ready()s a fiber. After it starts, the Timer is the
-  // callback's to free or reuse.
-  void (*fire)(Timer*) = nullptr;
-
-  // Owned by the heap the timer is in (nullptr: in none).
-  std::atomic<TimerHeap*> heap{nullptr};
-  std::size_t index = 0;
-};
+using spindle::Timer;
 
 class TimerHeap {
  public:
