@@ -93,7 +93,6 @@ static void unwind_all(M* m0) {
       g->unwinding = true;
       again = true;
       execute(m0, g, true);
-      after_switch(m0, g);
     }
   }
 }

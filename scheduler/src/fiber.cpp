@@ -166,9 +166,9 @@ void GAllocator::release_stacks() {
 
 static void fiber_entry(bctx::transfer_t t) {
   M* m = static_cast<M*>(t.data);
-  m->g0ctx = t.fctx;
   G* g = m->curg;
-  sanitizer_after_switch(g->san, &m->g0san);
+  sanitizer_after_switch(g->san, m->prev ? nullptr : &m->g0san);
+  land(m, t.fctx);
   try {
     if (!g->unwinding) g->invoke(g->fn);
   } catch (const Unwind&) {

@@ -358,7 +358,8 @@ static G* find_runnable(M* m, bool* inherit) {
 // ---------------------------------------------------------------------------
 // Switching
 
-void execute(M* m, G* g, bool inherit) {
+// Marks g as running on m (and a new time slice unless it inherits one).
+static void begin_run(M* m, G* g, bool inherit) {
   P* pp = m->p;
   if (!inherit) {
     pp->schedtick.store(pp->schedtick.load(relaxed) + 1, relaxed);
@@ -368,28 +369,68 @@ void execute(M* m, G* g, bool inherit) {
   g->started = true;
   m->curg = g;
   pp->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
+}
+
+// Every switch lands here, on the stack switched to, before anything else:
+// it records where the context we left stopped and finishes what the fiber
+// we left asked for (m->prev: nullptr when we left g0).
+void land(M* m, bctx::fcontext_t from) {
+  G* prev = m->prev;
+  if (!prev) {
+    m->g0ctx = from;
+    return;
+  }
+  prev->ctx = from;
+  m->prev = nullptr;
+  after_switch(m, prev);
+}
+
+void execute(M* m, G* g, bool inherit) {
+  begin_run(m, g, inherit);
   sanitizer_before_switch(m->g0san, g->san, false);
   bctx::transfer_t t = bctx::jump_fcontext(g->ctx, m);
   sanitizer_after_switch(m->g0san, nullptr);
-  g->ctx = t.fctx;
+  // Back on g0, from whichever fiber ran last on this M (m->prev).
   m->curg = nullptr;
   if (m->p) m->p->curg.store(nullptr, relaxed);
+  land(m, t.fctx);
+}
+
+// The fiber to switch to directly, without a detour through g0, when that
+// is as fair as the detour: nothing for find_runnable to do first (no
+// timers pending, not the global queue's turn, not stopping).
+static G* next_direct(M* m, bool* inherit) {
+  P* pp = m->p;
+  if (!pp || rt->cfg.migrate_on_yield || rt->stopping.load(relaxed)) return nullptr;
+  if (pp->timers.next() != kNever) return nullptr;
+  if (pp->schedtick.load(relaxed) % kGlobalQueueTick == 0 && !rt->globq.empty()) return nullptr;
+  return pp->runq.get(inherit, pp->preempt.load(relaxed));
 }
 
 [[noreturn]] static void fatal_overflow(G* g);
 
 void switch_out(M* m, G* g, bool dies, bool may_unwind) {
   if (!stack_intact(g->stack)) fatal_overflow(g);
-  sanitizer_before_switch(g->san, m->g0san, dies);
-  bctx::transfer_t t = bctx::jump_fcontext(m->g0ctx, nullptr);
-  // Resumed, possibly by another M: t carries its g0.
+  m->prev = g;
+  bool inherit = false;
+  bctx::transfer_t t;
+  if (G* next = next_direct(m, &inherit)) {
+    begin_run(m, next, inherit);
+    sanitizer_before_switch(g->san, next->san, dies);
+    t = bctx::jump_fcontext(next->ctx, m);
+  } else {
+    sanitizer_before_switch(g->san, m->g0san, dies);
+    t = bctx::jump_fcontext(m->g0ctx, m);
+  }
+  // Resumed, possibly by another M: t.data is that M.
   M* now = static_cast<M*>(t.data);
-  now->g0ctx = t.fctx;
-  sanitizer_after_switch(g->san, &now->g0san);
+  sanitizer_after_switch(g->san, now->prev ? nullptr : &now->g0san);
+  land(now, t.fctx);
   if (may_unwind && g->unwinding) throw Unwind{};
 }
 
-// Runs on g0 right after `g` switched to it: finishes what g asked for.
+// Runs right after `g` switched away (on g0 or on the next fiber's stack):
+// finishes what g asked for.
 void after_switch(M* m, G* g) {
   Action action = m->action;
   m->action = Action::none;
@@ -439,7 +480,6 @@ void schedule(M* m) {
     if (!g) return;
     if (m->spinning) reset_spinning(m);
     execute(m, g, inherit);
-    after_switch(m, g);
   }
 }
 

@@ -62,8 +62,9 @@ struct P {
 
 enum class Action : std::uint8_t { none, yield, park, exit, requeue };
 
-// An OS thread. Its own stack ("g0", as in Go) runs the scheduler loop;
-// fibers switch to g0 and back, never directly to each other.
+// An OS thread. Its own stack ("g0", as in Go) runs the scheduler loop.
+// A fiber that stops switches to g0, or straight to the next fiber of its
+// P's queue when nothing else needs the scheduler's attention.
 struct M {
   explicit M(int id) : id(id) {}
 
@@ -73,6 +74,9 @@ struct M {
   int blocking_nest = 0;  // blocking() inside blocking(); this M only
   bool spinning = false;
   G* curg = nullptr;  // this M only
+  // The fiber this M just switched away from, whose action is pending
+  // until the switch lands (nullptr: the switch left g0). This M only.
+  G* prev = nullptr;
   bctx::fcontext_t g0ctx = nullptr;
   SanitizerStack g0san;
 
@@ -176,6 +180,7 @@ void begin_shutdown();
 // (throwing Unwind there if the runtime is shutting down and may_unwind).
 void switch_out(M* m, G* g, bool dies, bool may_unwind = true);
 void after_switch(M* m, G* g);
+void land(M* m, bctx::fcontext_t from);
 void execute(M* m, G* g, bool inherit);
 void add_timer(Timer* t);
 void acquirep(M* m, P* pp);

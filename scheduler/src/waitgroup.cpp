@@ -12,16 +12,13 @@ void WaitGroup::add(long n) {
     throw std::logic_error("spindle::WaitGroup: negative counter");
   }
   // Zero: wake everyone who linked in before us. A waiter that links after
-  // takes the lock after us and sees the zero itself.
+  // takes the lock after us and sees the zero itself. Wake after unlocking:
+  // a woken waiter may free this WaitGroup (waiter.hpp).
   lock_.lock();
   detail::Waiter* w = waiters_;
   waiters_ = nullptr;
-  while (w) {
-    detail::Waiter* next = w->next;  // read before wake(): w may vanish after it
-    w->wake();
-    w = next;
-  }
   lock_.unlock();
+  detail::wake_all(w);
 }
 
 void WaitGroup::wait() {

@@ -184,3 +184,36 @@ TEST_CASE("SPINDLE_SCHEDTRACE prints a line per interval") {
   for (std::size_t at = 0; (at = r.err.find("SCHED ", at)) != std::string::npos; ++at) ++lines;
   CHECK(lines >= 5);
 }
+
+TEST_CASE("WaitGroup: the waiter may free it as soon as wait() returns") {
+  // The last done() wakes the waiter; the waiter deletes the WaitGroup at
+  // once. A done() that touched the WaitGroup after waking would be a
+  // use-after-free (ASan reports it; the plain build crashes now and then).
+  const int rounds = 20'000 / static_cast<int>(kScale);
+  spindle::Config cfg;
+  cfg.procs = 2;
+  spindle::run(cfg, [&] {
+    for (int i = 0; i < rounds; ++i) {
+      auto* wg = new spindle::WaitGroup;
+      wg->add(2);
+      for (int k = 0; k < 2; ++k) spindle::go([wg] { wg->done(); });
+      wg->wait();
+      delete wg;
+    }
+  });
+  std::atomic<bool> thread_done{false};
+  spindle::run(cfg, [&] {
+    for (int i = 0; i < rounds / 10; ++i) {
+      auto* wg = new spindle::WaitGroup;
+      wg->add(1);
+      std::thread waiter([wg] {
+        wg->wait();
+        delete wg;
+      });
+      spindle::go([wg] { wg->done(); });
+      waiter.join();
+    }
+    thread_done = true;
+  });
+  CHECK(thread_done.load());
+}

@@ -32,15 +32,20 @@ class SpinLock {
 };
 
 // A waiter, on the waiting fiber's (or thread's) own stack, linked into the
-// primitive's wait list while it waits. The lock passed to wait() guards
-// the list and is released once the waiter is safely asleep.
+// primitive's wait list while it waits.
+//
+// The rule that keeps wakers safe: the woken party may return at once and
+// free both its Waiter and the primitive itself (a WaitGroup on the stack of
+// the fiber that waited on it). So a waker unlinks the waiters under the
+// primitive's lock, releases the lock, then calls wake() on each, reading
+// `next` before the call, and touches neither the waiter nor the primitive
+// after its last wake().
 struct Waiter {
   Waiter* next = nullptr;
   Fiber* fiber = current_fiber();  // nullptr: a plain thread
-  std::atomic<bool> woken{false};  // threads only
 
   // Called with `lock` held, after linking this waiter; returns with `lock`
-  // released and the waiter woken.
+  // released, once woken.
   void wait(SpinLock& lock, WaitReason reason) {
     if (fiber) {
       park(reason, [&lock](Fiber*) {
@@ -50,19 +55,37 @@ struct Waiter {
       return;
     }
     lock.unlock();
-    while (!woken.load(std::memory_order_acquire)) woken.wait(false, std::memory_order_acquire);
-    // The waker notifies under `lock`; taking it once means it is done with
-    // this waiter before the waiter's stack frame goes away.
-    lock.lock();
-    lock.unlock();
+    // Sleep until woken, then wait out the waker's last store (a few
+    // instructions) so it is done with this object before we free it.
+    for (int s; (s = state_.load(std::memory_order_acquire)) != kReleased;) {
+      if (s == kWaiting)
+        state_.wait(kWaiting, std::memory_order_acquire);
+      else
+        std::this_thread::yield();
+    }
   }
 
-  // Called with the primitive's lock held, after unlinking this waiter.
+  // Called after unlinking this waiter, without the primitive's lock. The
+  // waiter may be gone when it returns.
   void wake() noexcept {
     if (fiber) return ready(fiber);
-    woken.store(true, std::memory_order_release);
-    woken.notify_one();
+    state_.store(kWoken, std::memory_order_relaxed);
+    state_.notify_one();
+    state_.store(kReleased, std::memory_order_release);  // our last touch
   }
+
+ private:
+  static constexpr int kWaiting = 0, kWoken = 1, kReleased = 2;
+  std::atomic<int> state_{kWaiting};  // threads only
 };
+
+// Wakes a detached list of waiters (see the rule above).
+inline void wake_all(Waiter* w) noexcept {
+  while (w) {
+    Waiter* next = w->next;
+    w->wake();
+    w = next;
+  }
+}
 
 }  // namespace spindle::detail
