@@ -33,18 +33,22 @@ TEST_CASE("clean shutdown: fibers still parked or sleeping are unwound") {
   spindle::WaitGroup never;
   never.add(1);
   spindle::run({}, [&] {
+    spindle::WaitGroup started;
+    started.add(1100);
     for (int i = 0; i < 1000; ++i)
       spindle::go([&] {
         Tracked t;
+        started.done();
         never.wait();
       });
     for (int i = 0; i < 100; ++i)
-      spindle::go([] {
+      spindle::go([&] {
         Tracked t;
+        started.done();
         spindle::sleep_for(1h);
       });
+    started.wait();
     for (int i = 0; i < 100; ++i) spindle::go([t = std::make_shared<Tracked>()] {});  // never run
-    spindle::sleep_for(10ms);
   });
   CHECK(destroyed.load() == 1200);
 }
