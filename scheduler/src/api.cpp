@@ -103,6 +103,7 @@ using namespace detail;
 
 void run(const Config& cfg, std::function<void()> main_fn) {
   if (rt) throw std::logic_error("spindle::run: a runtime is already running");
+  stack_configure();
   Runtime runtime(cfg);
   rt = &runtime;
   install_fault_handler();

@@ -13,6 +13,9 @@ namespace spindle::detail {
 
 namespace {
 constexpr std::size_t kAltStackSize = 64 * 1024;
+// How far below a stack a fault still counts as that stack's overflow: one
+// frame rarely spans more.
+constexpr std::size_t kOverflowReach = 64 * 1024;
 // The handler found when run() installed ours; restored when run() returns.
 // Written before the handler is installed, so the handler may read it.
 struct sigaction g_previous;
@@ -34,7 +37,9 @@ void on_segv(int sig, siginfo_t* info, void* ucontext) {
   M* m = this_m();
   G* g = m ? m->curg : nullptr;
   char* addr = static_cast<char*>(info->si_addr);
-  if (g && g->stack.guarded && addr < g->stack.lo && addr >= g->stack.lo - page_size()) {
+  // A fault just below the running fiber's stack is its overflow: in the
+  // guard page, or, for an unguarded stack, in unmapped memory beneath it.
+  if (g && addr < g->stack.lo && addr >= g->stack.lo - kOverflowReach) {
     char name[32];
     g->copy_name(name);
     put("spindle: fatal: fiber #");
@@ -43,7 +48,9 @@ void on_segv(int sig, siginfo_t* info, void* ucontext) {
     put(name);
     put("' overflowed its ");
     put_u64(g->stack.size);
-    put("-byte stack (guard page hit); raise Config::stack_size or SpawnOptions::stack_size\n");
+    put(g->stack.guarded ? "-byte stack (guard page hit)"
+                         : "-byte stack (no guard page: memory below it may be corrupt)");
+    put("; raise Config::stack_size or SpawnOptions::stack_size\n");
     signal(SIGABRT, SIG_DFL);
     abort();
   }

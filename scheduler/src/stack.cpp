@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -13,11 +14,13 @@ namespace spindle::detail {
 namespace {
 
 // The top page of every stack holds the fiber's callable and first frames.
-// Its lowest bytes carry this pattern; a fiber whose frames went deeper has
-// almost surely overwritten some of it (frames are contiguous), which is how
+// Its lowest 256 bytes carry this pattern; a fiber whose frames went deeper
+// almost surely wrote into them (frames are contiguous), which is how
 // stack_trim() knows, without a syscall, whether there is anything to trim.
+// A heuristic: a frame whose unwritten locals span all 256 bytes slips past,
+// and its stack keeps its pages until it is unmapped.
 constexpr std::uint64_t kDeepMarker = 0x21454c444e495053;  // "SPINDLE!"
-constexpr int kMarkerWords = 8;
+constexpr int kMarkerWords = 32;
 // Bytes at the bottom of an unguarded stack that must stay zero.
 constexpr std::size_t kCanaryBytes = 64;
 
@@ -25,14 +28,10 @@ constexpr std::size_t kCanaryBytes = 64;
 std::atomic<std::uint64_t> g_guarded{0};
 std::atomic<std::uint64_t> g_unguarded{0};
 
-std::uint64_t guard_budget() {
-  static const std::uint64_t budget = [] {
-    std::uint64_t max_maps = 65530;
-    std::ifstream("/proc/sys/vm/max_map_count") >> max_maps;
-    return max_maps / 4;  // two map entries per guarded stack: half the table
-  }();
-  return budget;
-}
+// Set by stack_configure() at each run(); relaxed: written before the
+// runtime's threads start.
+std::atomic<bool> g_force_mprotect{false};
+std::atomic<std::uint64_t> g_budget{65530 / 4};
 
 std::uint64_t* marker_of(const Stack& s) {
   return reinterpret_cast<std::uint64_t*>(s.hi() - page_size());
@@ -49,6 +48,7 @@ void write_marker(const Stack& s) {
 
 // Probed once: does this kernel install guard pages without a VMA split?
 bool light_guards() {
+  if (g_force_mprotect.load(std::memory_order_relaxed)) return false;
   static const bool ok = [] {
     std::size_t ps = page_size();
     void* p = mmap(nullptr, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -66,13 +66,24 @@ bool claim_guard() {
     return true;
   }
   std::uint64_t n = g_guarded.load(std::memory_order_relaxed);
-  while (n < guard_budget()) {
+  while (n < g_budget.load(std::memory_order_relaxed)) {
     if (g_guarded.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
   }
   return false;
 }
 
 }  // namespace
+
+void stack_configure() {
+  std::uint64_t max_maps = 65530;
+  std::ifstream("/proc/sys/vm/max_map_count") >> max_maps;
+  std::uint64_t budget = max_maps / 4;  // two map entries per guarded stack: half the table
+  const char* env = std::getenv("SPINDLE_STACK_GUARDS");
+  bool force = env && std::strncmp(env, "mprotect", 8) == 0;
+  if (force && env[8] == ':') budget = std::strtoull(env + 9, nullptr, 10);
+  g_force_mprotect.store(force, std::memory_order_relaxed);
+  g_budget.store(budget, std::memory_order_relaxed);
+}
 
 std::size_t page_size() noexcept {
   static const std::size_t ps = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));

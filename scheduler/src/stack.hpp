@@ -14,7 +14,8 @@
 //     fiber, by checking that the lowest bytes of the stack are untouched.
 //     That costs one load per switch of such fibers and only detects an
 //     overflow once it has happened, where a guard page stops the first
-//     stray write.
+//     stray write. $SPINDLE_STACK_GUARDS=mprotect[:budget] forces this
+//     strategy (tests use it on new kernels).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +32,8 @@ struct Stack {
   explicit operator bool() const { return lo != nullptr; }
 };
 
+// Reads vm.max_map_count and $SPINDLE_STACK_GUARDS; run() calls it first.
+void stack_configure();
 std::size_t page_size() noexcept;
 std::size_t round_stack_size(std::size_t requested) noexcept;
 

@@ -1,0 +1,128 @@
+// Stacks: the mprotect fallback for kernels without MADV_GUARD_INSTALL
+// (forced with SPINDLE_STACK_GUARDS), its budget, and overflow detection
+// on unguarded stacks; page release for reused deep stacks.
+#include <doctest/doctest.h>
+#include <spindle/runtime.hpp>
+#include <spindle/stats.hpp>
+#include <spindle/waitgroup.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "../support/child.hpp"
+
+namespace {
+
+// Frames of ~1 KiB each that use their buffer, as real code does;
+// volatile keeps them from being optimised away.
+int recurse(int depth) {
+  volatile char pad[1024];
+  for (std::size_t i = 0; i < sizeof pad; i += 64) pad[i] = static_cast<char>(depth);
+  return depth == 0 ? pad[0] : recurse(depth - 1) + pad[0];
+}
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+// Runs body with N fibers parked, under the mprotect strategy with `budget`.
+spindle::Stats parked_with_budget(int budget, int fibers) {
+  setenv("SPINDLE_STACK_GUARDS", ("mprotect:" + std::to_string(budget)).c_str(), 1);
+  spindle::Stats seen;
+  spindle::run({}, [&] {
+    spindle::WaitGroup gate, started;
+    gate.add(1);
+    started.add(fibers);
+    for (int i = 0; i < fibers; ++i)
+      spindle::go([&] {
+        started.done();
+        gate.wait();
+      });
+    started.wait();
+    seen = spindle::stats();
+    gate.done();
+  });
+  unsetenv("SPINDLE_STACK_GUARDS");
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("mprotect fallback: guards while the budget lasts, then unguarded stacks") {
+  spindle::Stats s = parked_with_budget(8, 100);
+  CHECK(s.guarded_stacks == 8);
+  CHECK(s.unguarded_stacks >= 93);  // 100 + main, minus the 8 guarded
+}
+
+TEST_CASE("mprotect fallback: a guarded stack's overflow is named") {
+  auto r = spindle::testing::run_in_child([] {
+    setenv("SPINDLE_STACK_GUARDS", "mprotect", 1);
+    spindle::run({}, [] {
+      spindle::WaitGroup wg;
+      wg.add(1);
+      spindle::go(spindle::SpawnOptions{"deep", 32 * 1024}, [] { recurse(1 << 20); });
+      wg.wait();
+    });
+  });
+  CAPTURE(r.err);
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("'deep' overflowed its 32768-byte stack (guard page hit)") != std::string::npos);
+}
+
+TEST_CASE("unguarded stack: an overflow that returns is caught at the next switch") {
+  auto r = spindle::testing::run_in_child([] {
+    setenv("SPINDLE_STACK_GUARDS", "mprotect:0", 1);  // no guard pages at all
+    spindle::Config cfg;
+    cfg.procs = 1;
+    spindle::run(cfg, [] {
+      spindle::WaitGroup never;
+      never.add(1);
+      // Spawn the victim first: later stacks are mapped below it, so its
+      // overflow lands in a neighbour's stack instead of faulting.
+      spindle::go(spindle::SpawnOptions{"victim", 32 * 1024}, [] {
+        recurse(40);  // ~40 KiB of frames on a 32 KiB stack
+        spindle::yield();
+      });
+      for (int i = 0; i < 4; ++i) spindle::go([&] { never.wait(); });
+      never.wait();
+    });
+  });
+  CAPTURE(r.err);
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
+}
+
+TEST_CASE("a dead fiber's stack gives its deep pages back") {
+  long before = 0, while_alive = 0, after = 0;
+  spindle::Config cfg;
+  cfg.procs = 1;
+  spindle::run(cfg, [&] {
+    spindle::WaitGroup deep, gate, done;
+    gate.add(1);
+    deep.add(200);
+    done.add(200);
+    before = rss_kib();
+    for (int i = 0; i < 200; ++i)
+      spindle::go(spindle::SpawnOptions{"", 256 * 1024}, [&] {
+        recurse(150);  // ~150 KiB each: 30 MB touched, still resident after return
+        deep.done();
+        gate.wait();
+        done.done();
+      });
+    deep.wait();
+    while_alive = rss_kib();
+    gate.done();
+    done.wait();
+    spindle::sleep_for(std::chrono::milliseconds(1));  // let the last ones exit
+    after = rss_kib();
+  });
+  CAPTURE(before);
+  CAPTURE(while_alive);
+  CAPTURE(after);
+  CHECK(while_alive - before > 20'000);  // the fibers did touch the pages...
+  CHECK(after - before < 4'000);         // ...and their pooled stacks gave them back
+}
