@@ -54,12 +54,38 @@ Runtime::Runtime(const Config& c)
     : cfg(resolve(c)),
       nprocs(cfg.procs),
       stack_size(round_stack_size(cfg.stack_size)),
-      poller(std::make_unique<TimerPoller>()),
+      timer_poller(std::make_unique<TimerPoller>()),
       start_time(nanotime()) {
   for (int i = 0; i < nprocs; ++i) ps.push_back(std::make_unique<P>(i, cfg.local_queue_slots));
+  poller.store(timer_poller.get(), std::memory_order_release);
 }
 
-G* TimerPoller::poll(std::int64_t deadline) {
+Poller& install_poller(std::unique_ptr<Poller> (*make)()) {
+  if (!rt) throw std::logic_error("spindle: I/O used outside spindle::run");
+  std::lock_guard lock(rt->lock);
+  if (!rt->io_poller) {
+    rt->io_poller = make();
+    Poller* old = rt->poller.exchange(rt->io_poller.get(), std::memory_order_acq_rel);
+    old->interrupt();  // an M blocked in it comes back and polls the new one
+  }
+  return *rt->io_poller;
+}
+
+void ReadyList::push(Fiber* f) noexcept {
+  GState expected = GState::waiting;
+  [[maybe_unused]] bool was_waiting =
+      f->state.compare_exchange_strong(expected, GState::runnable, std::memory_order_acq_rel);
+  assert(was_waiting && "a poller readied a fiber that is not parked");
+  rt->parked_outside.fetch_sub(1, relaxed);
+  f->schedlink = nullptr;
+  if (tail_)
+    tail_->schedlink = f;
+  else
+    head_ = f;
+  tail_ = f;
+}
+
+void TimerPoller::poll(std::int64_t deadline, ReadyList&) {
   std::unique_lock lock(mu_);
   auto interrupted = [&] { return interrupted_; };
   if (deadline == kNever)
@@ -68,7 +94,6 @@ G* TimerPoller::poll(std::int64_t deadline) {
     cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)),
                    interrupted);
   interrupted_ = false;
-  return nullptr;
 }
 
 void TimerPoller::interrupt() {
@@ -137,6 +162,7 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   for (M* m : ms)
     if (m->thread.joinable()) m->thread.join();
   unwind_all(m0);
+  runtime.io_poller.reset();  // completes what unwinding cancelled, before stacks go
   runtime.gs.release_stacks();
   remove_fault_handler();
   disable_altstack(alt);

@@ -1,7 +1,5 @@
-// Where the last idle thread waits. With nothing to run, one M (at most)
-// blocks in Poller::poll until the earliest timer, an interrupt, or -- once
-// net/ installs the Asio reactor here -- socket readiness; the other idle
-// Ms park. This is Go's "block in netpoll" step of findrunnable.
+// The default poller: timers and interrupts only, until net/ installs
+// Asio's reactor (spindle/poller.hpp).
 #pragma once
 
 #include <condition_variable>
@@ -9,27 +7,13 @@
 #include <mutex>
 
 #include "g.hpp"
+#include "spindle/poller.hpp"
 
 namespace spindle::detail {
 
-class Poller {
- public:
-  virtual ~Poller() = default;
-  // Blocks until deadline (nanotime(); kNever: no limit; 0: don't block),
-  // an interrupt() or I/O readiness. Returns fibers made runnable by I/O as
-  // a schedlink chain (nullptr if none). An interrupt() that arrives before
-  // poll() blocks makes it return at once: wake-ups are never lost.
-  virtual G* poll(std::int64_t deadline) = 0;
-  // Safe from any thread, any number of times.
-  virtual void interrupt() = 0;
-  // True while I/O is registered, so idle Ms must poll even without timers.
-  virtual bool has_waiters() const = 0;
-};
-
-// The poller until net/ exists: timers and interrupts only.
 class TimerPoller final : public Poller {
  public:
-  G* poll(std::int64_t deadline) override;
+  void poll(std::int64_t deadline, ReadyList& ready) override;
   void interrupt() override;
   bool has_waiters() const override { return false; }
 

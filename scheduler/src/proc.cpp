@@ -172,7 +172,7 @@ void handoffp(P* pp) {
     pidleput(pp);
   }
   // Its timers now belong to whoever polls: make the poller recompute.
-  if (pp->timers.next() != kNever) rt->poller->interrupt();
+  if (pp->timers.next() != kNever) poller()->interrupt();
 }
 
 // ---------------------------------------------------------------------------
@@ -198,7 +198,7 @@ void add_timer(Timer* t) {
   std::atomic_thread_fence(seq_cst);
   if (rt->poller_busy.load(seq_cst)) {
     std::int64_t until = rt->poll_until.load(seq_cst);
-    if (until == 0 || t->when < until) rt->poller->interrupt();
+    if (until == 0 || t->when < until) poller()->interrupt();
   } else {
     wakep();
   }
@@ -235,9 +235,10 @@ static void reset_spinning(M* m) {
 }
 
 G* netpoll(std::int64_t deadline) {
-  G* ready = rt->poller->poll(deadline);
+  ReadyList ready;
+  poller()->poll(deadline, ready);
   rt->last_poll.store(nanotime(), relaxed);
-  return ready;
+  return ready.take();
 }
 
 G* inject(P* pp, G* list) {
@@ -280,7 +281,7 @@ static bool recheck_after_idle(M* m, bool was_spinning) {
 static bool poll_idle(M* m) {
   if (rt->poller_busy.exchange(true, seq_cst)) return false;
   std::int64_t until = earliest_timer();
-  if (until == kNever && !rt->poller->has_waiters()) {
+  if (until == kNever && !poller()->has_waiters()) {
     rt->poller_busy.store(false, seq_cst);
     return false;
   }
@@ -317,7 +318,7 @@ static G* find_runnable(M* m, bool* inherit) {
       g = globrunqget(pp, 1);
     if (!g) g = pp->runq.get(inherit, pp->preempt.load(relaxed));
     if (!g) g = globrunqget(pp, 0);
-    if (!g && rt->poller->has_waiters() && !rt->poller_busy.load(relaxed))
+    if (!g && poller()->has_waiters() && !rt->poller_busy.load(relaxed))
       g = inject(pp, netpoll(0));
     if (!g &&
         (m->spinning || 2 * rt->nmspinning.load(relaxed) < rt->nprocs - rt->npidle.load(relaxed))) {
@@ -502,7 +503,7 @@ void begin_shutdown() {
     rt->midle = m->link;
     m->parker.unpark();
   }
-  rt->poller->interrupt();
+  poller()->interrupt();
 }
 
 [[noreturn]] static void fatal_overflow(G* g) {

@@ -136,7 +136,11 @@ struct Runtime {
   std::atomic<int> nmspinning{0};
 
   GlobalQueue globq;
-  std::unique_ptr<Poller> poller;
+  // The poller in use: the TimerPoller below until net/ installs its own
+  // (install_poller, under lock). Read with acquire anywhere.
+  std::atomic<Poller*> poller;
+  std::unique_ptr<Poller> timer_poller;
+  std::unique_ptr<Poller> io_poller;  // guarded by lock
   std::atomic<bool> poller_busy{false};     // an M is blocked in poller->poll
   std::atomic<std::int64_t> poll_until{0};  // its deadline; 0 while computing
   std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last poll, any kind
@@ -166,6 +170,7 @@ void schedule(M* m);
 void runqput(P* pp, G* g, bool next);
 // Polls without blocking and queues what became ready (anyone may call it).
 G* netpoll(std::int64_t deadline);
+inline Poller* poller() { return rt->poller.load(std::memory_order_acquire); }
 // Queues a schedlink chain of readied fibers: one returned to run now if pp
 // is given, the rest on pp (or all on the global queue without pp).
 G* inject(P* pp, G* list);

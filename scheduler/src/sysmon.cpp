@@ -107,7 +107,7 @@ void sysmon_main() {
           break;
       }
     }
-    if (rt->poller->has_waiters() && !rt->poller_busy.load(relaxed) &&
+    if (poller()->has_waiters() && !rt->poller_busy.load(relaxed) &&
         now - rt->last_poll.load(relaxed) > kPollStarvation) {
       if (G* ready = netpoll(0)) {
         inject(nullptr, ready);

@@ -1,0 +1,68 @@
+// A TCP echo server in Go's archetypical shape: a listener fiber accepts,
+// and every connection gets a fiber that reads and writes back.
+//   tcp-echo [--port 7000] [--procs N] [--host 127.0.0.1]
+#include <spindle/net/conn.hpp>
+#include <spindle/runtime.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 7000;
+  int procs = 0;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--port")
+      o.port = std::atoi(argv[i + 1]);
+    else if (flag == "--procs")
+      o.procs = std::atoi(argv[i + 1]);
+    else if (flag == "--host")
+      o.host = argv[i + 1];
+    else {
+      std::fprintf(stderr, "usage: tcp-echo [--host H] [--port N] [--procs N]\n");
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+void serve(spindle::net::Conn conn) {
+  char buf[16 * 1024];
+  for (;;) {
+    auto n = conn.read_some(buf, sizeof buf);
+    if (!n || *n == 0 || !conn.write_all(buf, *n)) return;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt = parse(argc, argv);
+  spindle::Config cfg;
+  cfg.procs = opt.procs;
+  spindle::run(cfg, [&] {
+    auto ln = spindle::net::Listener::listen(opt.host, static_cast<std::uint16_t>(opt.port));
+    if (!ln) {
+      std::fprintf(stderr, "tcp-echo: listen: %s\n", ln.error().message().c_str());
+      std::exit(1);
+    }
+    std::fprintf(stderr, "tcp-echo: listening on %s\n", ln->address().to_string().c_str());
+    for (;;) {
+      auto conn = ln->accept();
+      if (!conn) {
+        std::fprintf(stderr, "tcp-echo: accept: %s\n", conn.error().message().c_str());
+        return;
+      }
+      spindle::go([c = std::move(*conn)]() mutable { serve(std::move(c)); });
+    }
+  });
+}

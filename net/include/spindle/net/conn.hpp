@@ -1,0 +1,135 @@
+// Blocking-style TCP for fibers, in the shape of Go's net package:
+//
+//   auto ln = net::Listener::listen("127.0.0.1", 8080);
+//   for (;;) {
+//     auto conn = ln->accept();                  // parks the fiber, not the thread
+//     if (!conn) { ... conn.error() ... }
+//     spindle::go([c = std::move(*conn)]() mutable {
+//       char buf[4096];
+//       while (auto n = c.read_some(buf, sizeof buf))
+//         if (*n == 0 || !c.write_all(buf, *n)) break;
+//     });
+//   }
+//
+// Every call may park the calling fiber; none blocks its thread. Errors are
+// values (spindle/net/error.hpp). A Conn may be used by two fibers at once,
+// one reading and one writing; close() from any fiber wakes both with
+// Errc::closed. Conns and Listeners must not outlive spindle::run.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "spindle/net/error.hpp"
+
+namespace spindle::net {
+
+namespace detail {
+class PollDesc;
+}
+
+using Clock = std::chrono::steady_clock;
+// A point in time after which an operation fails with Errc::timeout;
+// kNoDeadline (the default) means never.
+using Deadline = Clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  std::uint16_t port() const noexcept;
+  std::string to_string() const;  // "127.0.0.1:80", "[::1]:80"
+};
+
+class Conn {
+ public:
+  Conn() = default;
+  explicit Conn(int fd);  // takes a connected, non-blocking socket
+  // Connects to addr (no DNS; see dial()), waiting until the deadline.
+  static Result<Conn> connect(const Address& addr, Deadline deadline = kNoDeadline);
+  Conn(Conn&& other) noexcept;
+  Conn& operator=(Conn&& other) noexcept;
+  ~Conn();
+
+  // Reads what is available, at least one byte unless the peer closed
+  // (then 0). Parks until data arrives or the read deadline passes.
+  Result<std::size_t> read_some(void* buf, std::size_t len);
+  // Reads exactly len bytes; Errc::eof if the peer closes first.
+  Status read_full(void* buf, std::size_t len);
+  // Writes all of it (parks while the kernel's buffer is full). Never
+  // raises SIGPIPE: a write to a closed peer is an error (EPIPE).
+  Status write_all(const void* buf, std::size_t len);
+  // Vectored write_all, one syscall when the kernel takes it all.
+  Status write_all(iovec* iov, int count);
+
+  // A deadline applies to every later call in its direction until changed;
+  // a call that times out returns Errc::timeout and the connection stays
+  // usable (a partial write may have happened).
+  void set_read_deadline(Deadline d) noexcept;
+  void set_write_deadline(Deadline d) noexcept;
+  void set_deadline(Deadline d) noexcept;
+
+  Status shutdown_write();  // half-close: the peer reads EOF
+  Status shutdown_read();
+  // Closes now; fibers parked on it get Errc::closed. Idempotent.
+  void close() noexcept;
+  bool is_open() const noexcept { return pd_ != nullptr; }
+
+  Status set_nodelay(bool on);  // on by default
+  Status set_keepalive(bool on, std::chrono::seconds idle = std::chrono::seconds(15));
+  Address local_address() const;
+  Address remote_address() const;
+  int fd() const noexcept;
+
+ private:
+  detail::PollDesc* pd_ = nullptr;
+  // now_ns() units; atomics because another fiber may set them while one
+  // reads or writes (relaxed: a call uses whichever value it sees at start).
+  std::atomic<std::int64_t> read_deadline_{INT64_MAX};
+  std::atomic<std::int64_t> write_deadline_{INT64_MAX};
+};
+
+struct ListenOptions {
+  int backlog = 4096;       // the kernel caps it at net.core.somaxconn
+  bool reuse_port = false;  // SO_REUSEPORT: several listeners share the port
+};
+
+class Listener {
+ public:
+  // host: an IPv4 or IPv6 literal, "" or "::" for every address (dual stack).
+  // Port 0 picks a free port (see address()). SO_REUSEADDR is always on.
+  static Result<Listener> listen(std::string_view host, std::uint16_t port,
+                                 const ListenOptions& opts = {});
+
+  Listener() = default;
+  Listener(Listener&& other) noexcept;
+  Listener& operator=(Listener&& other) noexcept;
+  ~Listener();
+
+  // Parks until a connection arrives. Out of file descriptors (EMFILE,
+  // ENFILE, ENOBUFS), it logs once, backs off (5 ms doubling to 1 s, as Go's
+  // http.Server does) and retries, so it neither spins nor fails. After
+  // close() it returns Errc::closed.
+  Result<Conn> accept();
+  void close() noexcept;
+  Address address() const;
+
+ private:
+  detail::PollDesc* pd_ = nullptr;
+  bool logged_exhaustion_ = false;
+};
+
+// Resolves host (through spindle::blocking, so DNS never holds a P) and
+// connects to the first address that answers within timeout.
+Result<Conn> dial(std::string_view host, std::uint16_t port,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace spindle::net

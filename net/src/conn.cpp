@@ -1,0 +1,193 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+
+#include "spindle/net/conn.hpp"
+#include "spindle/timer.hpp"
+#include "syscall.hpp"
+
+namespace spindle::net {
+
+using detail::Dir;
+using detail::retry_io;
+
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+
+std::int64_t to_deadline(Deadline d) {
+  return d == kNoDeadline ? INT64_MAX : to_ns(d);
+}
+
+Status setopt(int fd, int level, int name, int value) {
+  if (setsockopt(fd, level, name, &value, sizeof value) == 0) return ok();
+  return detail::errno_code(errno);
+}
+}  // namespace
+
+std::uint16_t Address::port() const noexcept {
+  if (storage.ss_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
+}
+
+std::string Address::to_string() const {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (storage.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(storage).sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(port());
+  }
+  inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(storage).sin6_addr, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(port());
+}
+
+Conn::Conn(int fd) : pd_(detail::PollDesc::open(fd)) {
+  (void)set_nodelay(true);
+}
+
+Result<Conn> Conn::connect(const Address& addr, Deadline deadline) {
+  int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return detail::errno_code(errno);
+  // Non-blocking: EINPROGRESS (or EINTR) means the handshake goes on.
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr.storage), addr.length);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
+    std::error_code ec = detail::errno_code(errno);
+    ::close(fd);
+    return ec;
+  }
+  Conn conn(fd);
+  if (rc != 0) {
+    if (std::error_code ec = conn.pd_->wait(Dir::write, to_deadline(deadline))) return ec;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) return detail::errno_code(err);
+  }
+  return conn;
+}
+
+Conn::Conn(Conn&& other) noexcept {
+  *this = std::move(other);
+}
+
+Conn& Conn::operator=(Conn&& other) noexcept {
+  if (this != &other) {
+    close();
+    pd_ = std::exchange(other.pd_, nullptr);
+    read_deadline_.store(other.read_deadline_.load(relaxed), relaxed);
+    write_deadline_.store(other.write_deadline_.load(relaxed), relaxed);
+  }
+  return *this;
+}
+
+Conn::~Conn() {
+  close();
+}
+
+void Conn::close() noexcept {
+  if (!pd_) return;
+  pd_->close();
+  std::exchange(pd_, nullptr)->release();
+}
+
+int Conn::fd() const noexcept {
+  return pd_ ? pd_->fd() : -1;
+}
+
+Result<std::size_t> Conn::read_some(void* buf, std::size_t len) {
+  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed),
+                    [&] { return ::recv(fd(), buf, len, 0); });
+  if (!r) return r.error();
+  return static_cast<std::size_t>(*r);
+}
+
+Status Conn::read_full(void* buf, std::size_t len) {
+  auto* p = static_cast<char*>(buf);
+  while (len > 0) {
+    auto n = read_some(p, len);
+    if (!n) return n.error();
+    if (*n == 0) return Errc::eof;
+    p += *n;
+    len -= *n;
+  }
+  return ok();
+}
+
+Status Conn::write_all(const void* buf, std::size_t len) {
+  iovec iov{const_cast<void*>(buf), len};
+  return write_all(&iov, 1);
+}
+
+Status Conn::write_all(iovec* iov, int count) {
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(count);
+    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed),
+                      [&] { return ::sendmsg(fd(), &msg, MSG_NOSIGNAL); });
+    if (!r) return r.error();
+    // Skip what the kernel took; continue with the rest.
+    auto n = static_cast<std::size_t>(*r);
+    while (count > 0 && n >= iov->iov_len) {
+      n -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + n;
+      iov->iov_len -= n;
+    }
+  }
+  return ok();
+}
+
+void Conn::set_read_deadline(Deadline d) noexcept {
+  read_deadline_.store(to_deadline(d), relaxed);
+}
+void Conn::set_write_deadline(Deadline d) noexcept {
+  write_deadline_.store(to_deadline(d), relaxed);
+}
+void Conn::set_deadline(Deadline d) noexcept {
+  set_read_deadline(d);
+  set_write_deadline(d);
+}
+
+Status Conn::shutdown_write() {
+  if (::shutdown(fd(), SHUT_WR) == 0) return ok();
+  return detail::errno_code(errno);
+}
+
+Status Conn::shutdown_read() {
+  if (::shutdown(fd(), SHUT_RD) == 0) return ok();
+  return detail::errno_code(errno);
+}
+
+Status Conn::set_nodelay(bool on) {
+  return setopt(fd(), IPPROTO_TCP, TCP_NODELAY, on);
+}
+
+Status Conn::set_keepalive(bool on, std::chrono::seconds idle) {
+  if (auto s = setopt(fd(), SOL_SOCKET, SO_KEEPALIVE, on); !s || !on) return s;
+  return setopt(fd(), IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()));
+}
+
+Address Conn::local_address() const {
+  Address a;
+  a.length = sizeof a.storage;
+  getsockname(fd(), reinterpret_cast<sockaddr*>(&a.storage), &a.length);
+  return a;
+}
+
+Address Conn::remote_address() const {
+  Address a;
+  a.length = sizeof a.storage;
+  getpeername(fd(), reinterpret_cast<sockaddr*>(&a.storage), &a.length);
+  return a;
+}
+
+}  // namespace spindle::net

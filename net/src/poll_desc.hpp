@@ -1,0 +1,90 @@
+// The netpoller: Asio's reactor behind the scheduler's Poller slot, and one
+// PollDesc per socket (Go's pollDesc). See net/README.md for the protocol.
+#pragma once
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <system_error>
+
+#include "spindle/park.hpp"
+#include "spindle/poller.hpp"
+#include "spindle/timer.hpp"
+#include "spindle/waiter.hpp"
+
+namespace spindle::net::detail {
+
+class AsioPoller final : public spindle::detail::Poller {
+ public:
+  AsioPoller();
+  ~AsioPoller() override;
+  void poll(std::int64_t deadline, spindle::detail::ReadyList& ready) override;
+  void interrupt() override;
+  bool has_waiters() const override { return armed_.load(std::memory_order_relaxed) > 0; }
+
+  asio::io_context& io() { return io_; }
+  // Counts Asio waits in flight, so idle Ms know there is I/O to poll for.
+  void armed(int delta) { armed_.fetch_add(delta, std::memory_order_relaxed); }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // One posted wake-up at a time is enough: set when posted, cleared when run.
+  std::atomic<bool> interrupt_pending_{false};
+  std::atomic<int> armed_{0};
+};
+
+// The running runtime's AsioPoller, installed on first use.
+AsioPoller& reactor();
+
+// Readied fibers go on the ReadyList of the poll() that runs the handler.
+spindle::detail::ReadyList* current_ready_list() noexcept;
+
+enum class Dir : int { read = 0, write = 1 };
+
+// Per-socket poll state. Owned by its Conn/Listener (one reference) and by
+// each Asio wait in flight (one each), so a handler that runs after close()
+// still finds it. All fields but refs_ are guarded by lock_.
+class PollDesc {
+ public:
+  // Takes ownership of fd, which must be non-blocking.
+  static PollDesc* open(int fd);
+  int fd() const noexcept { return fd_; }
+
+  // Parks until fd may be ready for dir, `deadline` (now_ns(); INT64_MAX:
+  // none) passes, or close(). Returns {}, Errc::timeout or Errc::closed.
+  // At most one waiter per direction (a reader and a writer may wait at once).
+  std::error_code wait(Dir dir, std::int64_t deadline);
+
+  // Wakes both waiters with Errc::closed and closes the fd. Idempotent.
+  void close() noexcept;
+  // Drops a reference; the owner closes first. The last one frees.
+  void release() noexcept;
+
+ private:
+  struct Slot {
+    bool armed = false;                 // an Asio wait is in flight
+    bool ready = false;                 // readiness arrived with nobody waiting
+    Fiber* waiter = nullptr;            // parked fiber
+    std::error_code* result = nullptr;  // where the waiter wants its outcome
+  };
+  struct Deadline;
+
+  explicit PollDesc(int fd);
+  void arm(Dir dir);
+  void on_ready(Dir dir, const std::error_code& ec) noexcept;
+  static void on_deadline(Timer* t) noexcept;
+  Fiber* take_waiter(Slot& s, std::error_code outcome) noexcept;
+
+  spindle::detail::SpinLock lock_;
+  asio::posix::stream_descriptor desc_;
+  const int fd_;
+  Slot slots_[2];
+  bool closed_ = false;
+  std::atomic<int> refs_{1};  // acq_rel on release: the last one frees
+};
+
+}  // namespace spindle::net::detail
