@@ -77,7 +77,7 @@ Conn::Conn(Conn&& other) noexcept {
 
 Conn& Conn::operator=(Conn&& other) noexcept {
   if (this != &other) {
-    close();
+    reset();
     pd_ = std::exchange(other.pd_, nullptr);
     read_deadline_.store(other.read_deadline_.load(relaxed), relaxed);
     write_deadline_.store(other.write_deadline_.load(relaxed), relaxed);
@@ -86,13 +86,21 @@ Conn& Conn::operator=(Conn&& other) noexcept {
 }
 
 Conn::~Conn() {
-  close();
+  reset();
 }
 
-void Conn::close() noexcept {
+void Conn::reset() noexcept {
   if (!pd_) return;
   pd_->close();
   std::exchange(pd_, nullptr)->release();
+}
+
+void Conn::close() noexcept {
+  if (pd_) pd_->close();
+}
+
+bool Conn::is_open() const noexcept {
+  return pd_ && !pd_->closed();
 }
 
 int Conn::fd() const noexcept {

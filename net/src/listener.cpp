@@ -73,7 +73,7 @@ Listener::Listener(Listener&& other) noexcept {
 
 Listener& Listener::operator=(Listener&& other) noexcept {
   if (this != &other) {
-    close();
+    reset();
     pd_ = std::exchange(other.pd_, nullptr);
     logged_exhaustion_ = other.logged_exhaustion_;
   }
@@ -81,13 +81,17 @@ Listener& Listener::operator=(Listener&& other) noexcept {
 }
 
 Listener::~Listener() {
-  close();
+  reset();
 }
 
-void Listener::close() noexcept {
+void Listener::reset() noexcept {
   if (!pd_) return;
   pd_->close();
   std::exchange(pd_, nullptr)->release();
+}
+
+void Listener::close() noexcept {
+  if (pd_) pd_->close();
 }
 
 Result<Conn> Listener::accept() {

@@ -2,6 +2,8 @@
 
 #include <asio/post.hpp>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -111,7 +113,8 @@ void PollDesc::on_ready(Dir dir, const std::error_code& ec) noexcept {
   s.armed = false;
   // An aborted wait without close() (another direction's cancel) is not
   // readiness, but waking the waiter to retry its syscall is harmless.
-  Fiber* w = take_waiter(s, closed_ ? make_error_code(Errc::closed) : std::error_code{});
+  Fiber* w =
+      take_waiter(s, closed_.load(relaxed) ? make_error_code(Errc::closed) : std::error_code{});
   if (!w && !ec) s.ready = true;
   lock_.unlock();
   reactor().armed(-1);
@@ -134,7 +137,7 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline) {
   bool timed = deadline != spindle::detail::kNeverPoll;
   if (timed && deadline <= now_ns()) return Errc::timeout;
   lock_.lock();
-  if (closed_) {
+  if (closed_.load(relaxed)) {
     lock_.unlock();
     return Errc::closed;
   }
@@ -155,6 +158,26 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline) {
   timer.pd = this;
   timer.dir = dir;
   timer.fiber = current_fiber();
+  // Runs however the park ends, the shutdown's Unwind included: the slot
+  // must not name a fiber that is no longer parked, and the timer may be
+  // firing right now, so wait until it is done with `timer`. The waiter
+  // holds a reference: once woken by close(), it may only run after its
+  // owner is gone (close the listener, return).
+  refs_.fetch_add(1, relaxed);
+  struct Cleanup {
+    PollDesc* pd;
+    Slot& s;
+    Deadline& timer;
+    bool timed;
+    ~Cleanup() {
+      pd->lock_.lock();
+      if (s.waiter == timer.fiber) pd->take_waiter(s, {});
+      pd->lock_.unlock();
+      if (timed && !stop_timer(&timer))
+        while (!timer.done.load(std::memory_order_acquire)) std::this_thread::yield();
+      pd->release();
+    }
+  } cleanup{this, s, timer, timed};
   park(dir == Dir::read ? WaitReason::io_read : WaitReason::io_write, [&](Fiber* self) {
     s.waiter = self;
     s.result = &result;
@@ -162,20 +185,21 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline) {
     lock_.unlock();
     return true;
   });
-  // The timer may be firing right now: wait until it is done with `timer`.
-  if (timed && !stop_timer(&timer))
-    while (!timer.done.load(std::memory_order_acquire)) std::this_thread::yield();
   return result;
 }
 
+// The fd itself stays open until the last reference goes (~PollDesc), so a
+// fiber between its syscall and its wait never touches a reused fd number;
+// shutdown() makes the peer see the close now.
 void PollDesc::close() noexcept {
   lock_.lock();
-  if (closed_) return lock_.unlock();
-  closed_ = true;
+  if (closed_.load(relaxed)) return lock_.unlock();
+  closed_.store(true, relaxed);
   Fiber* r = take_waiter(slots_[0], make_error_code(Errc::closed));
   Fiber* w = take_waiter(slots_[1], make_error_code(Errc::closed));
+  ::shutdown(fd_, SHUT_RDWR);
   std::error_code ignored;
-  desc_.close(ignored);  // cancels the Asio waits; their handlers drop their references
+  desc_.cancel(ignored);  // the armed waits complete and drop their references
   lock_.unlock();
   if (r) ready(r);
   if (w) ready(w);

@@ -45,9 +45,10 @@ spindle::detail::ReadyList* current_ready_list() noexcept;
 
 enum class Dir : int { read = 0, write = 1 };
 
-// Per-socket poll state. Owned by its Conn/Listener (one reference) and by
-// each Asio wait in flight (one each), so a handler that runs after close()
-// still finds it. All fields but refs_ are guarded by lock_.
+// Per-socket poll state. Owned by its Conn/Listener (one reference, held
+// until the owner is destroyed) and by each Asio wait in flight (one each),
+// so a handler that runs after close() still finds it. The slots are
+// guarded by lock_.
 class PollDesc {
  public:
   // Takes ownership of fd, which must be non-blocking.
@@ -59,8 +60,10 @@ class PollDesc {
   // At most one waiter per direction (a reader and a writer may wait at once).
   std::error_code wait(Dir dir, std::int64_t deadline);
 
-  // Wakes both waiters with Errc::closed and closes the fd. Idempotent.
+  // Wakes both waiters with Errc::closed and shuts the socket down; the fd
+  // is closed when the last reference goes. Idempotent.
   void close() noexcept;
+  bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
   // Drops a reference; the owner closes first. The last one frees.
   void release() noexcept;
 
@@ -83,7 +86,9 @@ class PollDesc {
   asio::posix::stream_descriptor desc_;
   const int fd_;
   Slot slots_[2];
-  bool closed_ = false;
+  // Written under lock_; read without it before each syscall (relaxed: a
+  // stale false only costs one syscall on a shut-down socket).
+  std::atomic<bool> closed_{false};
   std::atomic<int> refs_{1};  // acq_rel on release: the last one frees
 };
 

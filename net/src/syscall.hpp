@@ -20,8 +20,8 @@ inline std::error_code errno_code(int e) {
 // op() returns the syscall's result (>= 0, or -1 with errno set).
 template <class Op>
 auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, Op op) -> Result<decltype(op())> {
-  if (!pd) return Errc::closed;
   for (;;) {
+    if (!pd || pd->closed()) return Errc::closed;
     spindle::preempt_point();
     auto r = op();
     if (r >= 0) return r;

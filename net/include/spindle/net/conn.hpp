@@ -79,9 +79,12 @@ class Conn {
 
   Status shutdown_write();  // half-close: the peer reads EOF
   Status shutdown_read();
-  // Closes now; fibers parked on it get Errc::closed. Idempotent.
+  // Closes now: the peer sees the close, fibers parked on it and later
+  // calls get Errc::closed. The descriptor number is released when the Conn
+  // is destroyed, so a call racing close() never touches a reused one.
+  // Idempotent.
   void close() noexcept;
-  bool is_open() const noexcept { return pd_ != nullptr; }
+  bool is_open() const noexcept;
 
   Status set_nodelay(bool on);  // on by default
   Status set_keepalive(bool on, std::chrono::seconds idle = std::chrono::seconds(15));
@@ -90,6 +93,8 @@ class Conn {
   int fd() const noexcept;
 
  private:
+  void reset() noexcept;  // close and drop the descriptor
+
   detail::PollDesc* pd_ = nullptr;
   // now_ns() units; atomics because another fiber may set them while one
   // reads or writes (relaxed: a call uses whichever value it sees at start).
@@ -119,10 +124,12 @@ class Listener {
   // http.Server does) and retries, so it neither spins nor fails. After
   // close() it returns Errc::closed.
   Result<Conn> accept();
-  void close() noexcept;
+  void close() noexcept;  // as Conn::close
   Address address() const;
 
  private:
+  void reset() noexcept;
+
   detail::PollDesc* pd_ = nullptr;
   bool logged_exhaustion_ = false;
 };
