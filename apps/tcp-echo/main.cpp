@@ -1,6 +1,7 @@
 // A TCP echo server in Go's archetypical shape: a listener fiber accepts,
 // and every connection gets a fiber that reads and writes back.
 //   tcp-echo [--port 7000] [--procs N] [--host 127.0.0.1]
+#include <spindle/net/bufio.hpp>
 #include <spindle/net/conn.hpp>
 #include <spindle/runtime.hpp>
 
@@ -35,11 +36,16 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// Echoes straight from the read buffer, which BufReader gives back whenever
+// it is drained: an idle connection holds no buffer.
 void serve(spindle::net::Conn conn) {
-  char buf[16 * 1024];
+  spindle::net::BufReader in(conn);
   for (;;) {
-    auto n = conn.read_some(buf, sizeof buf);
-    if (!n || *n == 0 || !conn.write_all(buf, *n)) return;
+    auto n = in.fill();
+    if (!n || *n == 0) return;
+    std::string_view data = in.buffered();
+    if (!conn.write_all(data.data(), data.size())) return;
+    in.consume(data.size());
   }
 }
 

@@ -114,6 +114,15 @@ Result<std::size_t> Conn::read_some(void* buf, std::size_t len) {
   return static_cast<std::size_t>(*r);
 }
 
+Status Conn::wait_readable() {
+  // MSG_PEEK of one byte: readable now (data, EOF or error) ends the wait.
+  char probe;
+  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed),
+                    [&] { return ::recv(fd(), &probe, 1, MSG_PEEK); });
+  if (!r) return r.error();
+  return ok();
+}
+
 Status Conn::read_full(void* buf, std::size_t len) {
   auto* p = static_cast<char*>(buf);
   while (len > 0) {

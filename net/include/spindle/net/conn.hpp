@@ -62,6 +62,9 @@ class Conn {
   // Reads what is available, at least one byte unless the peer closed
   // (then 0). Parks until data arrives or the read deadline passes.
   Result<std::size_t> read_some(void* buf, std::size_t len);
+  // Parks until the socket is readable (or closed by the peer), without
+  // reading: lets a caller keep no buffer while the connection is idle.
+  Status wait_readable();
   // Reads exactly len bytes; Errc::eof if the peer closes first.
   Status read_full(void* buf, std::size_t len);
   // Writes all of it (parks while the kernel's buffer is full). Never
