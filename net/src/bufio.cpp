@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spindle/runtime.hpp"
+
 namespace spindle::net {
 
 // Compacts, or moves to a bigger buffer when the last read filled this one.
@@ -22,28 +24,35 @@ void BufReader::make_room() {
   end_ = used;
 }
 
+// Try the read first (one syscall when data is there); only when nothing
+// is, wait for readiness, and if the buffer held nothing, give it back
+// while waiting.
 Result<std::size_t> BufReader::fill() {
-  if (!buf_) {
-    // Idle: wait for data without holding a buffer.
-    auto ready = conn_.wait_readable();
-    if (!ready) return ready.error();
+  for (;;) {
+    spindle::preempt_point();
+    bool idle = !buf_;
+    if (!buf_ || end_ == cap_) make_room();
+    auto n = conn_.try_read(buf_.get() + end_, cap_ - end_);
+    if (n) {
+      end_ += *n;
+      // A read that filled the buffer suggests more comes in large pieces.
+      if (end_ == cap_) next_cap_ = std::min(cap_ * 2, kMaxBuffer);
+      return *n;
+    }
+    if (n.error() != std::errc::operation_would_block) return n.error();
+    if (idle) release();
+    if (Status ready = conn_.wait_readable(); !ready) return ready.error();
   }
-  if (!buf_ || end_ == cap_) make_room();
-  auto n = conn_.read_some(buf_.get() + end_, cap_ - end_);
-  if (!n) return n.error();
-  end_ += *n;
-  // A read that filled the buffer suggests more is coming in large pieces.
-  if (end_ == cap_) next_cap_ = std::min(cap_ * 2, kMaxBuffer);
-  return *n;
+}
+
+void BufReader::release() noexcept {
+  buf_.reset();
+  cap_ = begin_ = end_ = 0;
 }
 
 void BufReader::consume(std::size_t n) noexcept {
   begin_ += std::min(n, end_ - begin_);
-  if (begin_ == end_) {
-    // Give the buffer back; keep the learned size for the next message.
-    buf_.reset();
-    cap_ = begin_ = end_ = 0;
-  }
+  if (begin_ == end_) release();  // keeps the learned size for the next message
 }
 
 Status BufWriter::write(std::string_view data) {

@@ -114,12 +114,18 @@ Result<std::size_t> Conn::read_some(void* buf, std::size_t len) {
   return static_cast<std::size_t>(*r);
 }
 
+Result<std::size_t> Conn::try_read(void* buf, std::size_t len) {
+  if (!pd_ || pd_->closed()) return Errc::closed;
+  for (;;) {
+    auto n = ::recv(fd(), buf, len, 0);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) return detail::errno_code(errno == EWOULDBLOCK ? EAGAIN : errno);
+  }
+}
+
 Status Conn::wait_readable() {
-  // MSG_PEEK of one byte: readable now (data, EOF or error) ends the wait.
-  char probe;
-  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed),
-                    [&] { return ::recv(fd(), &probe, 1, MSG_PEEK); });
-  if (!r) return r.error();
+  if (!pd_) return Errc::closed;
+  if (std::error_code ec = pd_->wait(Dir::read, read_deadline_.load(relaxed))) return ec;
   return ok();
 }
 

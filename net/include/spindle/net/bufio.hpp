@@ -1,8 +1,8 @@
 // Buffered reading and writing over a Conn, sized for protocols like HTTP.
 //
-// BufReader keeps no buffer while the connection is idle: fill() first
-// parks until the socket is readable, then allocates, so ten thousand idle
-// keep-alive connections hold no read buffers. The buffer starts at 4 KiB
+// BufReader keeps no buffer while the connection is idle: when a read finds
+// nothing, fill() gives the (empty) buffer back before it parks, so ten
+// thousand idle keep-alive connections hold no read buffers. The buffer starts at 4 KiB
 // and doubles (up to 64 KiB) when a read fills it, so a stream of large
 // messages is read in few syscalls. The caller parses straight from
 // buffered() and says how much it used with consume(): no copies.
@@ -42,6 +42,7 @@ class BufReader {
 
  private:
   void make_room();
+  void release() noexcept;
 
   Conn& conn_;
   std::unique_ptr<char[]> buf_;

@@ -62,8 +62,12 @@ class Conn {
   // Reads what is available, at least one byte unless the peer closed
   // (then 0). Parks until data arrives or the read deadline passes.
   Result<std::size_t> read_some(void* buf, std::size_t len);
-  // Parks until the socket is readable (or closed by the peer), without
-  // reading: lets a caller keep no buffer while the connection is idle.
+  // One read attempt that never parks: std::errc::operation_would_block
+  // when nothing is there yet.
+  Result<std::size_t> try_read(void* buf, std::size_t len);
+  // Parks until the socket may be readable (the read deadline applies),
+  // without reading: lets a caller hold no buffer while the connection is
+  // idle. May return early; the next read tells.
   Status wait_readable();
   // Reads exactly len bytes; Errc::eof if the peer closes first.
   Status read_full(void* buf, std::size_t len);
