@@ -121,6 +121,7 @@ G* GAllocator::get(P* pp, std::size_t stack_size) {
       throw;
     }
   }
+  sanitizer_stack_reset(g->stack.lo, g->stack.size);
   return g;
 }
 

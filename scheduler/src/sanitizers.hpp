@@ -26,6 +26,7 @@ extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, std::size_t size);
 void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old,
                                      std::size_t* size_old);
+void __asan_unpoison_memory_region(void const volatile* addr, std::size_t size);
 #endif
 #ifdef SPINDLE_TSAN
 void* __tsan_get_current_fiber(void);
@@ -34,6 +35,14 @@ void __tsan_destroy_fiber(void* fiber);
 void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 #endif
 }
+
+// A frame ASan must neither instrument nor merge into its caller (see
+// switch_from in proc.cpp); everywhere else it is just inlined.
+#ifdef SPINDLE_ASAN
+#define SPINDLE_SWITCH_FRAME [[gnu::noinline, gnu::no_sanitize_address]]
+#else
+#define SPINDLE_SWITCH_FRAME [[gnu::always_inline]] inline
+#endif
 
 namespace spindle::detail {
 
@@ -52,6 +61,9 @@ inline void sanitizer_before_switch([[maybe_unused]] SanitizerStack& from,
                                     [[maybe_unused]] bool from_dies) {
 #ifdef SPINDLE_ASAN
   __sanitizer_start_switch_fiber(from_dies ? nullptr : &from.asan_fake_stack, to.bottom, to.size);
+  // ASan destroys a dying fiber's fake stack; the next fiber on this G must
+  // not get the stale pointer back from its first finish_switch_fiber.
+  if (from_dies) from.asan_fake_stack = nullptr;
 #endif
 #ifdef SPINDLE_TSAN
   __tsan_switch_to_fiber(to.tsan_fiber, 0);
@@ -65,6 +77,18 @@ inline void sanitizer_after_switch([[maybe_unused]] SanitizerStack& self,
 #ifdef SPINDLE_ASAN
   __sanitizer_finish_switch_fiber(self.asan_fake_stack, from ? &from->bottom : nullptr,
                                   from ? &from->size : nullptr);
+#endif
+}
+
+// Call before a fiber starts on `bottom`..`bottom + size`: that memory may
+// have held another fiber's frames (a reused G's stack, or a new mapping
+// where an old stack was unmapped), and the frames that never returned, like
+// a dead fiber's last ones, left their redzones poisoned. ASan's function
+// prologues poison only redzones and assume the rest of the shadow is clear.
+inline void sanitizer_stack_reset([[maybe_unused]] const void* bottom,
+                                  [[maybe_unused]] std::size_t size) {
+#ifdef SPINDLE_ASAN
+  __asan_unpoison_memory_region(bottom, size);
 #endif
 }
 

@@ -154,12 +154,14 @@ TEST_CASE("fiber-local storage stays with its fiber across migrations") {
 
 TEST_CASE("stats and dump describe parked fibers by name and reason") {
   spindle::run({}, [&] {
-    spindle::WaitGroup gate, started;
+    spindle::WaitGroup gate, started, finished;
     gate.add(1);
     started.add(1);
+    finished.add(1);
     spindle::go(spindle::SpawnOptions{"gatekeeper"}, [&] {
       started.done();
       gate.wait();
+      finished.done();  // gate must outlive this fiber's wait()
     });
     started.wait();
     while (spindle::stats().fibers_waiting < 1) spindle::yield();
@@ -171,6 +173,7 @@ TEST_CASE("stats and dump describe parked fibers by name and reason") {
     CHECK(s.per_proc.size() == static_cast<std::size_t>(s.procs));
     CHECK(spindle::schedtrace_line().rfind("SCHED ", 0) == 0);
     gate.done();
+    finished.wait();
   });
 }
 

@@ -34,17 +34,20 @@ spindle::Stats parked_with_budget(int budget, int fibers) {
   setenv("SPINDLE_STACK_GUARDS", ("mprotect:" + std::to_string(budget)).c_str(), 1);
   spindle::Stats seen;
   spindle::run({}, [&] {
-    spindle::WaitGroup gate, started;
+    spindle::WaitGroup gate, started, finished;
     gate.add(1);
     started.add(fibers);
+    finished.add(fibers);
     for (int i = 0; i < fibers; ++i)
       spindle::go([&] {
         started.done();
         gate.wait();
+        finished.done();  // gate must outlive every wait() on it
       });
     started.wait();
     seen = spindle::stats();
     gate.done();
+    finished.wait();
   });
   unsetenv("SPINDLE_STACK_GUARDS");
   return seen;
@@ -96,7 +99,15 @@ TEST_CASE("unguarded stack: an overflow that returns is caught at the next switc
   CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
 }
 
-TEST_CASE("a dead fiber's stack gives its deep pages back") {
+#if defined(__SANITIZE_ADDRESS__)
+// ASan's shadow memory and its reset of reused stacks change RSS by
+// megabytes; the page release is measured in the plain and TSan builds.
+constexpr bool kMeasuresRss = false;
+#else
+constexpr bool kMeasuresRss = true;
+#endif
+
+TEST_CASE("a dead fiber's stack gives its deep pages back" * doctest::skip(!kMeasuresRss)) {
   long before = 0, while_alive = 0, after = 0;
   spindle::Config cfg;
   cfg.procs = 1;
