@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""Runs Spindle's benchmarks side by side with their peers (`make bench`).
+
+    python3 bench/run.py --build build/release [--runs 5] [--only sched]
+
+Builds the Go peers into <build>/bench-peers/, then runs every benchmark of
+the chosen sets --runs times, Spindle and peer alternately (who goes first
+flips every run, so drift and warm caches hit both sides alike), and prints
+one markdown table per set from the medians; the tables also go to
+<build>/bench-results.md. The Spindle programs are built by meson, not here.
+
+Exits 1 if a program is missing or a measurement failed; unmet goals are
+reported in the table, not through the exit status.
+
+A set is data: two programs and a list of benchmarks with their goals. A new
+set (channels, TCP echo, HTTP under wrk) is one more entry in SETS; one whose
+numbers come from something other than a "RESULT" line (wrk, say) brings
+its own `measure` function.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO / "bench" / "peers"
+
+
+class MeasureError(Exception):
+    """A program is missing, failed or printed no usable result."""
+
+
+def summary(error: MeasureError) -> str:
+    """The reason without the program's output: one line for the table's notes."""
+    return str(error).splitlines()[0].removesuffix("; output ends:")
+
+
+@dataclass(frozen=True)
+class Program:
+    """One side of a comparison.
+
+    kind is "meson" (target is the program's path under the build dir, built
+    by meson before we run) or "go" (target is a package dir under
+    bench/peers, built here). procs_env is the variable that sets how many
+    threads the program's runtime uses.
+    """
+
+    label: str
+    kind: str
+    target: str
+    procs_env: str
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A bound on Spindle/peer (on="ratio") or on Spindle's own value (on="spindle")."""
+
+    on: str
+    op: str  # "<=" or ">="
+    bound: float
+
+    def met(self, spindle: float | None, peer: float | None) -> bool | None:
+        value = spindle if self.on == "spindle" else ratio(spindle, peer)
+        if value is None:
+            return None
+        return value <= self.bound if self.op == "<=" else value >= self.bound
+
+    def __str__(self) -> str:
+        subject = "ratio" if self.on == "ratio" else "Spindle"
+        return f"{subject} {'≤' if self.op == '<=' else '≥'} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    procs: int
+    goal: Goal
+    args: tuple[str, ...] = ()  # after the name; empty: the programs' defaults
+
+
+@dataclass
+class Sample:
+    value: float
+    unit: str
+    others: float = 0.0  # CPUs kept busy by other processes meanwhile (see OtherLoad)
+
+
+def measure_result_line(program: Path, proc_env: dict[str, str], bench: Bench,
+                        timeout: float) -> Sample:
+    """Runs `program <bench> [args]`, which prints "RESULT <name> <value> <unit>"."""
+    cmd = [str(program), bench.name, *bench.args]
+    try:
+        done = subprocess.run(cmd, env={**os.environ, **proc_env}, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MeasureError(f"{' '.join(cmd)}: no result within {timeout:g} s") from None
+    except OSError as e:  # e.g. the binary vanished or is being relinked meanwhile
+        raise MeasureError(f"{' '.join(cmd)}: cannot run: {e.strerror}") from None
+    results = [line.split() for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    ok = len(results) == 1 and len(results[0]) == 4 and results[0][1] == bench.name
+    if done.returncode != 0 or not ok:
+        if done.returncode < 0:
+            why = f"killed by {signal.Signals(-done.returncode).name}"
+        elif done.returncode > 0:
+            why = f"exit status {done.returncode}"
+        else:
+            why = f"no single 'RESULT {bench.name} <value> <unit>' line"
+        tail = "".join(f"\n    {line}" for line in
+                       (done.stdout + done.stderr).strip().splitlines()[-8:])
+        raise MeasureError(f"{' '.join(cmd)}: {why}; output ends:{tail}")
+    return Sample(float(results[0][2]), results[0][3])
+
+
+@dataclass(frozen=True)
+class BenchSet:
+    name: str
+    spindle: Program
+    peer: Program
+    benches: tuple[Bench, ...]
+    measure: Callable[[Path, dict[str, str], Bench, float], Sample] = measure_result_line
+
+
+GO = "GOMAXPROCS"
+SP = "SPINDLE_PROCS"
+
+SETS = (
+    BenchSet(
+        name="sched",
+        spindle=Program("Spindle", "meson", "bench/scheduler-bench", SP),
+        peer=Program("Go", "go", "sched", GO),
+        benches=(
+            Bench("spawn", procs=2, goal=Goal("ratio", "<=", 0.5)),
+            Bench("yield", procs=1, goal=Goal("ratio", "<=", 0.5)),
+            Bench("rss", procs=2, goal=Goal("ratio", "<=", 2.0)),
+            Bench("cpu", procs=2, goal=Goal("spindle", ">=", 1.8)),
+        ),
+    ),
+)
+
+
+def ratio(spindle: float | None, peer: float | None) -> float | None:
+    return spindle / peer if spindle is not None and peer else None
+
+
+# --- Getting the programs ready ----------------------------------------------
+
+def go_env(build: Path) -> dict[str, str]:
+    """Keeps Go's caches in the build dir and forbids the network (there is none)."""
+    return {**os.environ, "GOCACHE": str(build / "go-cache"), "GOPATH": str(build / "go-path"),
+            "GOPROXY": "off", "GOSUMDB": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+
+
+def program_path(program: Program, build: Path) -> Path:
+    if program.kind == "go":
+        return build / "bench-peers" / program.target
+    return build / program.target
+
+
+def prepare(program: Program, build: Path) -> Path:
+    """Returns the program's path, building it first if it is ours to build."""
+    path = program_path(program, build)
+    if program.kind == "go":
+        if shutil.which("go") is None:
+            raise MeasureError("no `go` on PATH: install golang-go (scripts/setup bench)")
+        cmd = ["go", "build", "-buildvcs=false", "-trimpath", "-o", str(path),
+               f"./{program.target}"]
+        done = subprocess.run(cmd, cwd=PEERS, env=go_env(build), capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise MeasureError(f"go build of bench/peers/{program.target} failed:\n"
+                               f"{done.stdout}{done.stderr}")
+    elif not os.access(path, os.X_OK):
+        raise MeasureError(f"missing {path}: build it first (meson compile -C {build})")
+    return path
+
+
+# --- Running -----------------------------------------------------------------
+
+# More CPUs than this busy elsewhere during a sample (a build, a test run) and
+# it is suspect: on 2 cores, one busy core halves a parallel speedup.
+BUSY_ELSEWHERE = 0.2
+
+
+class OtherLoad:
+    """How many CPUs, on average, processes other than ours kept busy since creation."""
+
+    def __init__(self) -> None:
+        self.start = self.now()
+
+    @staticmethod
+    def now() -> tuple[float, float, float]:
+        """(wall time, busy CPU time of the machine, CPU time of us and our children)."""
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
+
+    def cpus(self) -> float:
+        wall, busy, ours = (now - then for now, then in zip(self.now(), self.start))
+        return max(busy - ours, 0.0) / wall if wall > 0 else 0.0
+
+
+@dataclass
+class Cell:
+    """Every sample of one program on one benchmark, or why there are none."""
+
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None  # "missing" or "failed": shown in the table
+    detail: str = ""  # the reason, up to "; output ends:": shown under the table
+
+    def median(self) -> float | None:
+        return statistics.median(s.value for s in self.samples) if self.samples else None
+
+    def unit(self) -> str:
+        return self.samples[0].unit if self.samples else ""
+
+
+def run_set(bset: BenchSet, build: Path, runs: int,
+            timeout: float) -> dict[tuple[str, str], Cell]:
+    """Returns {(bench name, program label): Cell}."""
+    programs = (bset.spindle, bset.peer)
+    paths, cells = {}, {}
+    for program in programs:
+        why = ""
+        try:
+            paths[program.label] = prepare(program, build)
+        except MeasureError as e:
+            why = summary(e)
+            log(f"{bset.name}: {program.label}: {e}")
+        for bench in bset.benches:
+            cells[bench.name, program.label] = Cell(error="missing" if why else None, detail=why)
+
+    for run in range(runs):
+        for bench in bset.benches:
+            # Alternate who goes first so neither side always runs on a warmer machine.
+            order = programs if run % 2 == 0 else programs[::-1]
+            for program in order:
+                cell = cells[bench.name, program.label]
+                if cell.error:  # a failure would recur; don't wait for it runs times
+                    continue
+                load = OtherLoad()
+                try:
+                    sample = bset.measure(paths[program.label],
+                                          {program.procs_env: str(bench.procs)}, bench, timeout)
+                except MeasureError as e:
+                    cell.error, cell.detail = "failed", summary(e)
+                    log(f"{bset.name}/{bench.name}: {program.label}: {e}")
+                    continue
+                sample.others = load.cpus()
+                cell.samples.append(sample)
+                busy = (f" (other processes busy: {sample.others:.2f} CPUs)"
+                        if sample.others > BUSY_ELSEWHERE else "")
+                log(f"{bset.name}/{bench.name} run {run + 1}/{runs}: "
+                    f"{program.label} {fmt(sample.value)} {sample.unit}{busy}")
+    return cells
+
+
+# --- Reporting ---------------------------------------------------------------
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    # Three significant digits or so, never in exponent form.
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 \
+        else f"{value:.2f}"
+
+
+def value_cell(cell: Cell) -> str:
+    return cell.error or fmt(cell.median())
+
+
+def table(bset: BenchSet, cells: dict[tuple[str, str], Cell]) -> str:
+    sp, peer = bset.spindle.label, bset.peer.label
+    rows = [f"| benchmark | {sp} median | {peer} median | ratio {sp}/{peer} | goal | met? |",
+            "|---|--:|--:|--:|---|---|"]
+    for bench in bset.benches:
+        mine, theirs = cells[bench.name, sp], cells[bench.name, peer]
+        unit = mine.unit() or theirs.unit()
+        if mine.unit() and theirs.unit() and mine.unit() != theirs.unit():
+            unit = f"{mine.unit()} vs {theirs.unit()}!"  # the two programs disagree: say so
+        # A side that failed in any run has no trustworthy median.
+        spindle = None if mine.error else mine.median()
+        other = None if theirs.error else theirs.median()
+        met = bench.goal.met(spindle, other)
+        rows.append(f"| {bench.name} ({unit}) | {value_cell(mine)} | {value_cell(theirs)} | "
+                    f"{fmt(ratio(spindle, other))} | {bench.goal} | "
+                    f"{'?' if met is None else 'yes' if met else '**no**'} |")
+    # Why a cell is empty, once per distinct reason (a missing program is missing for all rows).
+    notes = dict.fromkeys(f"- {label}: {cell.detail}" for (_, label), cell in cells.items()
+                          if cell.error)
+    return "\n".join(rows + ([""] + list(notes) if notes else []))
+
+
+def header(runs: int) -> str:
+    cpu = next((line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (f"# Spindle benchmarks\n\n{when}, {os.cpu_count()} × {cpu}; "
+            f"median of {runs} runs per program, run alternately.\n")
+
+
+def load_note(others: float, samples: list[Sample]) -> str:
+    busy = sum(s.others > BUSY_ELSEWHERE for s in samples)
+    note = (f"Other processes kept {others:.2f} of {os.cpu_count()} CPUs busy during the runs; "
+            f"{busy} of {len(samples)} samples had more than {BUSY_ELSEWHERE} CPUs busy elsewhere")
+    return note + (": rerun on an idle machine.\n" if busy else ".\n")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", type=Path, required=True, help="meson build dir")
+    parser.add_argument("--runs", type=int, default=5, help="runs per program (default 5)")
+    parser.add_argument("--only", action="append", default=[], metavar="SET",
+                        help="run only these sets (repeatable or comma-separated): "
+                             + ", ".join(s.name for s in SETS))
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds one measurement may take (default 300)")
+    args = parser.parse_args()
+
+    wanted = {name for names in args.only for name in names.split(",") if name}
+    unknown = wanted - {s.name for s in SETS}
+    if unknown or args.runs < 1:
+        parser.error(f"unknown set(s): {', '.join(sorted(unknown))}" if unknown
+                     else "--runs must be at least 1")
+    build = args.build.resolve()
+    build.mkdir(parents=True, exist_ok=True)
+
+    report, ok, samples = [header(args.runs)], True, []
+    # Other work on the machine skews every number here: say how much there was.
+    load = OtherLoad()
+    for bset in SETS:
+        if wanted and bset.name not in wanted:
+            continue
+        cells = run_set(bset, build, args.runs, args.timeout)
+        ok &= not any(cell.error for cell in cells.values())
+        samples += [s for cell in cells.values() for s in cell.samples]
+        report.append(f"## {bset.name}\n\n{table(bset, cells)}\n")
+
+    report.append(load_note(load.cpus(), samples))
+    text = "\n".join(report)
+    print(text)
+    (build / "bench-results.md").write_text(text)
+    log(f"written to {build / 'bench-results.md'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
