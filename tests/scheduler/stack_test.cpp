@@ -99,9 +99,9 @@ TEST_CASE("unguarded stack: an overflow that returns is caught at the next switc
   CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-// ASan's shadow memory and its reset of reused stacks change RSS by
-// megabytes; the page release is measured in the plain and TSan builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// The sanitizers' shadow memory changes RSS by megabytes; the page release
+// is measured in the plain build.
 constexpr bool kMeasuresRss = false;
 #else
 constexpr bool kMeasuresRss = true;
