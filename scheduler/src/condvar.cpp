@@ -4,6 +4,7 @@
 // is woken exactly once.
 #include "spindle/condvar.hpp"
 
+#include <atomic>
 #include <stdexcept>
 
 #include "spindle/runtime.hpp"
@@ -33,8 +34,10 @@ struct CondVar::Deadline : Timer {
 
   // On the waiter, once woken.
   void finish() {
-    if (stop_timer(this)) return;  // never fired: a notify woke us
-    while (!done.load(std::memory_order_acquire)) yield();  // fire() is a few instructions away
+    // Removed before it fired: a notify woke us. Else fire() has run or is
+    // a few instructions from `done`.
+    if (stop_timer(this)) return;
+    while (!done.load(std::memory_order_acquire)) yield();
   }
 
   CondVar* cv;

@@ -55,8 +55,8 @@ bool can_spin(int passes) {
   detail::M* m = detail::this_m();
   detail::P* pp = m ? m->p : nullptr;
   if (!pp) return false;
-  int busy = detail::rt->nprocs - detail::rt->npidle.load(relaxed) -
-             detail::rt->nmspinning.load(relaxed);
+  int busy =
+      detail::rt->nprocs - detail::rt->npidle.load(relaxed) - detail::rt->nmspinning.load(relaxed);
   return busy > 1 && pp->runq.empty();
 }
 

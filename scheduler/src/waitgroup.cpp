@@ -4,31 +4,38 @@
 
 namespace spindle {
 
+namespace {
+std::int32_t counter(std::uint64_t state) {
+  return static_cast<std::int32_t>(state >> 32);
+}
+std::uint32_t waiters(std::uint64_t state) {
+  return static_cast<std::uint32_t>(state);
+}
+}  // namespace
+
 void WaitGroup::add(long n) {
-  long now = count_.fetch_add(n, std::memory_order_acq_rel) + n;
-  if (now > 0) return;
-  if (now < 0) {
-    count_.fetch_sub(n, std::memory_order_relaxed);
+  std::uint64_t delta = static_cast<std::uint64_t>(n) << 32;
+  std::uint64_t state = state_.fetch_add(delta, std::memory_order_acq_rel) + delta;
+  if (counter(state) < 0) {
+    state_.fetch_sub(delta, std::memory_order_relaxed);
     throw std::logic_error("spindle::WaitGroup: negative counter");
   }
-  // Zero: wake everyone who linked in before us. A waiter that links after
-  // takes the lock after us and sees the zero itself. Wake after unlocking:
-  // a woken waiter may free this WaitGroup (waiter.hpp).
-  lock_.lock();
-  detail::Waiter* w = waiters_;
-  waiters_ = nullptr;
-  lock_.unlock();
-  detail::wake_all(w);
+  if (counter(state) > 0 || waiters(state) == 0) return;
+  // Zero with registered waiters: none can return before its token, so
+  // this object is alive until release() has handed them all out.
+  state_.store(0, std::memory_order_relaxed);
+  sema_.release(waiters(state));
 }
 
 void WaitGroup::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) return;
-  lock_.lock();
-  if (count_.load(std::memory_order_acquire) == 0) return lock_.unlock();
-  detail::Waiter self;
-  self.next = waiters_;
-  waiters_ = &self;
-  self.wait(lock_, WaitReason::waitgroup);
+  std::uint64_t state = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (counter(state) == 0) return;
+    if (state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+      break;
+  }
+  sema_.acquire(1, WaitReason::waitgroup);
 }
 
 }  // namespace spindle

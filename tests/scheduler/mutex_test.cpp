@@ -14,52 +14,28 @@
 #include <thread>
 #include <vector>
 
-#include "../support/child.hpp"
+#include "../support/sync.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using spindle::testing::fibers;
+using spindle::testing::kManyFibers;
 using spindle::testing::kScale;
-
-namespace {
-
-spindle::Config procs(int n) {
-  spindle::Config cfg;
-  cfg.procs = n;
-  return cfg;
-}
-
-// Runs n fibers of body(i) and waits for them.
-template <class F>
-void fibers(int n, F body) {
-  spindle::WaitGroup wg;
-  wg.add(n);
-  for (int i = 0; i < n; ++i) {
-    spindle::go([&, i] {
-      body(i);
-      wg.done();
-    });
-  }
-  wg.wait();
-}
-
-// Live fibers count as threads under ThreadSanitizer (child.hpp).
-constexpr int kFibers = kScale > 1 ? 100 : 1000;
-
-}  // namespace
+using spindle::testing::procs;
 
 TEST_CASE("mutex: 1,000 fibers on 2 Ps keep a plain counter exact") {
   constexpr int kIncrements = 1000;
   long counter = 0;
   spindle::run(procs(2), [&] {
     spindle::Mutex mu;
-    fibers(kFibers, [&](int) {
+    fibers(kManyFibers, [&](int) {
       for (int i = 0; i < kIncrements; ++i) {
         std::lock_guard lock(mu);
         ++counter;
       }
     });
   });
-  CHECK(counter == long{kFibers} * kIncrements);
+  CHECK(counter == long{kManyFibers} * kIncrements);
 }
 
 TEST_CASE("mutex: try_lock, and unlock of an unlocked mutex throws") {

@@ -187,6 +187,27 @@ TEST_CASE("select: a timeout racing with senders completes exactly one case") {
   });
 }
 
+TEST_CASE("select: a timer that expires after a channel completed the select loses cleanly") {
+  // One P, so the timer can only fire once the sender stops running: by
+  // then the send has completed the select and readied its fiber. The timer
+  // must lose the claim (a second wake-up would ready a fiber that is not
+  // parked), and the select must wait for it to finish with its frame.
+  spindle::run(procs(1), [] {
+    Channel<int> ch;
+    spindle::go([&] {
+      await_parked("select", 1);
+      const auto past_deadline = Clock::now() + 5ms;
+      while (Clock::now() < past_deadline) {
+      }  // no scheduling point: the timer is overdue, unfired
+      ch.send(1);
+    });
+    std::optional<int> v;
+    int k = spindle::select(on_recv(ch, [&](std::optional<int> x) { v = x; }), on_timeout(1ms));
+    CHECK(k == 0);
+    CHECK(v == 1);
+  });
+}
+
 TEST_CASE("select: a parked select is completed once and leaves every other channel") {
   spindle::run(procs(2), [] {
     const int rounds = 2000 / static_cast<int>(kScale) + 20;

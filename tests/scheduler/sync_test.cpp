@@ -17,34 +17,16 @@
 #include <thread>
 #include <vector>
 
-#include "../support/child.hpp"
+#include "../support/sync.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using spindle::testing::fibers;
+using spindle::testing::kManyFibers;
 using spindle::testing::kScale;
+using spindle::testing::procs;
 
 namespace {
-
-spindle::Config procs(int n) {
-  spindle::Config cfg;
-  cfg.procs = n;
-  return cfg;
-}
-
-template <class F>
-void fibers(int n, F body) {
-  spindle::WaitGroup wg;
-  wg.add(n);
-  for (int i = 0; i < n; ++i) {
-    spindle::go([&, i] {
-      body(i);
-      wg.done();
-    });
-  }
-  wg.wait();
-}
-
-constexpr int kFibers = kScale > 1 ? 100 : 1000;
 
 // A bounded queue, the textbook use of two condition variables.
 class BoundedQueue {
@@ -241,7 +223,7 @@ TEST_CASE("once: 1,000 concurrent fibers run the function once and all see its e
     spindle::Once once;
     int value = 0;  // written by the one run, read by all after call_once
     std::atomic<int> stale_reads{0};
-    fibers(kFibers, [&](int) {
+    fibers(kManyFibers, [&](int) {
       spindle::call_once(once, [&] {
         ++runs;
         spindle::yield();  // the others arrive and wait meanwhile
@@ -298,7 +280,8 @@ TEST_CASE("semaphore: bounds how many hold it at once") {
       for (int r = 0; r < 20; ++r) {
         sem.acquire();
         int now = inside.fetch_add(1) + 1;
-        for (int seen = max_inside.load(); now > seen && !max_inside.compare_exchange_weak(seen, now);) {
+        for (int seen = max_inside.load();
+             now > seen && !max_inside.compare_exchange_weak(seen, now);) {
         }
         spindle::yield();
         inside.fetch_sub(1);
@@ -391,7 +374,8 @@ TEST_CASE("sync: plain threads and fibers hand off through Mutex, CondVar and Se
       for (int r = 0; r < kRounds / 4; ++r) {
         sem.acquire();
         int now = inside.fetch_add(1) + 1;
-        for (int seen = max_inside.load(); now > seen && !max_inside.compare_exchange_weak(seen, now);) {
+        for (int seen = max_inside.load();
+             now > seen && !max_inside.compare_exchange_weak(seen, now);) {
         }
         std::this_thread::yield();
         inside.fetch_sub(1);

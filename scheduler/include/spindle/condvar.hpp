@@ -10,10 +10,10 @@
 //    change the condition before the woken waiter relocks it: wait in a
 //    loop, or use the predicate forms.
 //  - wait_until()/wait_for() return std::cv_status::timeout once the
-//    deadline (steady_clock) has passed, never earlier. A notify and the
-//    deadline racing wake the waiter once, and it reports the one that won:
-//    a notify that reported timeout for its waiter is not consumed.
-//    They need a running runtime (from a fiber or a plain thread);
+//    deadline (steady_clock) has passed, never earlier. A notify racing the
+//    deadline wakes the waiter once, and the waiter reports whichever won;
+//    if the deadline won, the notify goes to the next waiter, not lost.
+//    Timed waits need a running runtime (from a fiber or a plain thread);
 //    untimed waits do not.
 //  - wait() without holding the lock throws std::logic_error.
 #pragma once
@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <utility>
 
 #include "spindle/mutex.hpp"
 #include "spindle/wait_list.hpp"

@@ -106,7 +106,8 @@ class Context {
   // A channel that is closed when this context is done, and never receives
   // a value: receive from it (recv() returns std::nullopt once done) or
   // select on it with on_recv. Never closed for the background. Receive
-  // only: closing it is a programming error.
+  // only: closing it is a programming error (the process ends when the
+  // context is then canceled).
   Channel<Empty>& done() const noexcept;
 
   // Empty while not done; then ContextError::canceled or

@@ -2,11 +2,14 @@
 // when a piece finishes, wait() parks until the counter is zero. wait()
 // parks a fiber (not its thread); from a plain thread it blocks the thread.
 // The counter going negative is a programming error: std::logic_error.
+// As in Go, a WaitGroup may be freed as soon as wait() returns, and add()
+// with a positive count must not race a wait() that may be ending.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
-#include "spindle/waiter.hpp"
+#include "spindle/wait_list.hpp"
 
 namespace spindle {
 
@@ -21,13 +24,14 @@ class WaitGroup {
   void wait();
 
  private:
-  // done() is one atomic add; the lock is taken only by waiters and by
-  // the add() that brings the count to zero. Relaxed is not enough for the
-  // count: the zeroing add must release the workers' writes to the waiter,
-  // which acquires them (acq_rel on add, acquire in wait).
-  std::atomic<long> count_{0};
-  detail::SpinLock lock_;
-  detail::Waiter* waiters_ = nullptr;  // guarded by lock_
+  // High 32 bits: the counter. Low 32: waiters that registered while it was
+  // above zero. A registered waiter always takes a token from sema_ before
+  // it returns, so the add() that reaches zero may still use sema_ when it
+  // hands the tokens out: nobody it counted can have freed the WaitGroup.
+  // done() is one atomic add (acq_rel: releases the worker's writes to the
+  // waiter, which acquires them through the chain of adds or sema_'s lock).
+  std::atomic<std::uint64_t> state_{0};
+  detail::Sema sema_{0};
 };
 
 }  // namespace spindle
