@@ -70,8 +70,8 @@ Result bench_contended(long n) {
   }
   wg.wait();
   const auto elapsed = Clock::now() - start;
-  std::fprintf(stderr, "contended: %ld locks, starvation mode entered %u times\n",
-               kContenders * n, mu.starvation_count());
+  std::fprintf(stderr, "contended: %ld locks, starvation mode entered %u times\n", kContenders * n,
+               mu.starvation_count());
   if (counter != kContenders * n) std::abort();
   return {ns_per(elapsed, kContenders * n), "ns/op"};
 }

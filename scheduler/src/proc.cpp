@@ -205,12 +205,15 @@ static std::int64_t earliest_timer() {
 void add_timer(Timer* t) {
   M* m = this_m();
   P* pp = m && m->p ? m->p : rt->ps[0].get();
+  // Once added, t may fire on another thread and its owner free it: read
+  // what we need first.
+  std::int64_t when = t->when;
   if (!pp->timers.add(t)) return;
   // The new earliest timer of pp: make sure somebody will wake for it.
   full_fence();
   if (rt->poller_busy.load(seq_cst)) {
     std::int64_t until = rt->poll_until.load(seq_cst);
-    if (until == 0 || t->when < until) poller()->interrupt();
+    if (until == 0 || when < until) poller()->interrupt();
   } else {
     wakep();
   }

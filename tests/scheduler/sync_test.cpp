@@ -170,13 +170,10 @@ TEST_CASE("condvar: notifies racing deadlines wake each waiter exactly once") {
   spindle::run(procs(2), [&] {
     spindle::Mutex mu;
     spindle::CondVar cv;
-    // Joins each round's two fibers. Not a WaitGroup: its last done() may
-    // still touch it after wait() has returned, too soon to reuse or free
-    // it (reported to the scheduler's owner).
-    spindle::Semaphore finished(2);
-    finished.acquire(2);
     for (int r = 0; r < kRounds; ++r) {
       bool flag = false;
+      spindle::WaitGroup wg;
+      wg.add(2);
       // Each fiber unlocks before it reports: mu dies with this frame.
       spindle::go([&] {
         {
@@ -188,7 +185,7 @@ TEST_CASE("condvar: notifies racing deadlines wake each waiter exactly once") {
           else
             ++wrong;  // woken without a timeout or a notify
         }
-        finished.release();
+        wg.done();
       });
       spindle::go([&] {
         for (auto until = Clock::now() + std::chrono::microseconds(r % 60); Clock::now() < until;) {
@@ -198,9 +195,9 @@ TEST_CASE("condvar: notifies racing deadlines wake each waiter exactly once") {
           flag = true;
           cv.notify_one();
         }
-        finished.release();
+        wg.done();
       });
-      finished.acquire(2);
+      wg.wait();
     }
   });
   CHECK(notified + timeouts == kRounds);
