@@ -95,7 +95,13 @@ TEST_CASE("unguarded stack: an overflow that returns is caught at the next switc
     });
   });
   CAPTURE(r.err);
+#if defined(__SANITIZE_THREAD__)
+  // TSan intercepts the abort() and, with the neighbour stack corrupted on
+  // purpose, may end the child through its own report instead of SIGABRT.
+  CHECK((r.signal == SIGABRT || r.exit_code != 0));
+#else
   CHECK(r.signal == SIGABRT);
+#endif
   CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
 }
 
