@@ -7,34 +7,22 @@
 //   channel-bench buffered [N]   ns per item, one producer and one consumer, capacity 1024
 //                                (procs=2)
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. procs is fixed per benchmark here rather than taken
-// from $SPINDLE_PROCS, so a run by hand measures the same thing as the runner
-// (the Go peer takes GOMAXPROCS from the environment: run it with the same
-// value).
+// Arguments, procs and output as described in common/bench_main.hpp.
 
 #include <spindle/channel.hpp>
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <string_view>
+
+#include "common/bench_main.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Result {
-  double value;
-  const char* unit;
-};
-
-double ns_per(Clock::duration d, long n) {
-  return std::chrono::duration<double, std::nano>(d).count() / static_cast<double>(n);
-}
+using spindle::bench::Bench;
+using spindle::bench::Clock;
+using spindle::bench::ns_per;
+using spindle::bench::Result;
 
 // A request/response pair: this fiber sends on `ping` and waits on `pong`;
 // an echo fiber does the reverse. Every round trip is two hand-offs from a
@@ -73,43 +61,14 @@ Result bench_buffered(long n) {
   return {ns_per(elapsed, n), "ns/item"};
 }
 
-struct Bench {
-  std::string_view name;
-  Result (*run)(long n);
-  long default_n;
-  int procs;
-};
-
 constexpr Bench kBenches[] = {
     {"pingpong1", bench_pingpong, 1'000'000, 1},
     {"pingpong2", bench_pingpong, 1'000'000, 2},
     {"buffered", bench_buffered, 10'000'000, 2},
 };
 
-[[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: channel-bench {pingpong1|pingpong2|buffered} [N]\n");
-  std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) usage();
-  const auto* bench = std::find_if(std::begin(kBenches), std::end(kBenches),
-                                   [&](const Bench& b) { return b.name == argv[1]; });
-  if (bench == std::end(kBenches)) usage();
-  long n = bench->default_n;
-  if (argc == 3) {
-    char* end = nullptr;
-    n = std::strtol(argv[2], &end, 10);
-    if (*end != '\0' || n < 1) usage();
-  }
-
-  spindle::Config cfg;
-  cfg.procs = bench->procs;
-  std::fprintf(stderr, "channel-bench %s: N=%ld procs=%d\n", argv[1], n, cfg.procs);
-  Result result{};
-  spindle::run(cfg, [&] { result = bench->run(n); });
-  std::printf("RESULT %s %.2f %s\n", argv[1], result.value, result.unit);
-  return 0;
+  return spindle::bench::run_program("channel-bench", kBenches, argc, argv);
 }

@@ -6,33 +6,24 @@
 //   mutex-bench contended [N]    ns per lock when 1,000 fibers each do N
 //                                lock/increment/unlock on one mutex (procs=2)
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. procs is fixed per benchmark, as in
-// scheduler_bench.cpp.
+// Arguments, procs and output as described in common/bench_main.hpp.
 
 #include <spindle/mutex.hpp>
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <string_view>
+
+#include "common/bench_main.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Result {
-  double value;
-  const char* unit;
-};
-
-double ns_per(Clock::duration d, long n) {
-  return std::chrono::duration<double, std::nano>(d).count() / static_cast<double>(n);
-}
+using spindle::bench::Bench;
+using spindle::bench::Clock;
+using spindle::bench::ns_per;
+using spindle::bench::Result;
 
 constexpr long kContenders = 1000;
 
@@ -76,42 +67,13 @@ Result bench_contended(long n) {
   return {ns_per(elapsed, kContenders * n), "ns/op"};
 }
 
-struct Bench {
-  std::string_view name;
-  Result (*run)(long n);
-  long default_n;
-  int procs;
-};
-
 constexpr Bench kBenches[] = {
     {"uncontended", bench_uncontended, 20'000'000, 1},
     {"contended", bench_contended, 1000, 2},
 };
 
-[[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: mutex-bench {uncontended|contended} [N]\n");
-  std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) usage();
-  const auto* bench = std::find_if(std::begin(kBenches), std::end(kBenches),
-                                   [&](const Bench& b) { return b.name == argv[1]; });
-  if (bench == std::end(kBenches)) usage();
-  long n = bench->default_n;
-  if (argc == 3) {
-    char* end = nullptr;
-    n = std::strtol(argv[2], &end, 10);
-    if (*end != '\0' || n < 1) usage();
-  }
-
-  spindle::Config cfg;
-  cfg.procs = bench->procs;
-  std::fprintf(stderr, "mutex-bench %s: N=%ld procs=%d\n", argv[1], n, cfg.procs);
-  Result result{};
-  spindle::run(cfg, [&] { result = bench->run(n); });
-  std::printf("RESULT %s %.2f %s\n", argv[1], result.value, result.unit);
-  return 0;
+  return spindle::bench::run_program("mutex-bench", kBenches, argc, argv);
 }

@@ -12,10 +12,10 @@ one markdown table per set from the medians; the tables also go to
 Exits 1 if a program is missing or a measurement failed; unmet goals are
 reported in the table, not through the exit status.
 
-A set is data: two programs and a list of benchmarks with their goals. A new
-set (channels, TCP echo, HTTP under wrk) is one more entry in SETS; one whose
-numbers come from something other than a "RESULT" line (wrk, say) brings
-its own `measure` function.
+A set is data: two programs and a list of benchmarks with their goals (or
+none, for a figure that is only reported). A new set (HTTP under wrk, say)
+is one more entry in SETS; one whose numbers come from something other than
+a "RESULT" line brings its own `measure` function.
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ class Goal:
 class Bench:
     name: str
     procs: int
-    goal: Goal
+    goal: Goal | None  # None: reported only, nothing to meet
     args: tuple[str, ...] = ()  # after the name; empty: the programs' defaults
 
 
@@ -144,6 +144,29 @@ SETS = (
             Bench("yield", procs=1, goal=Goal("ratio", "<=", 0.5)),
             Bench("rss", procs=2, goal=Goal("ratio", "<=", 2.0)),
             Bench("cpu", procs=2, goal=Goal("spindle", ">=", 1.8)),
+        ),
+    ),
+    BenchSet(
+        name="chan",
+        spindle=Program("Spindle", "meson", "bench/channel-bench", SP),
+        peer=Program("Go", "go", "chan", GO),
+        benches=(
+            # 1M round trips over two unbuffered channels.
+            Bench("pingpong1", procs=1, goal=Goal("ratio", "<=", 1.0)),
+            Bench("pingpong2", procs=2, goal=Goal("ratio", "<=", 1.0)),
+            # 10M items, one producer, one consumer, capacity 1024: time per
+            # item, so at least Go's throughput is a ratio of at most 1.
+            Bench("buffered", procs=2, goal=Goal("ratio", "<=", 1.0)),
+        ),
+    ),
+    BenchSet(
+        name="mutex",
+        spindle=Program("Spindle", "meson", "bench/mutex-bench", SP),
+        peer=Program("Go", "go", "mutex", GO),
+        benches=(
+            Bench("uncontended", procs=1, goal=Goal("ratio", "<=", 1.0)),
+            # 1,000 fibers on one mutex: how it degrades, not a target.
+            Bench("contended", procs=2, goal=None),
         ),
     ),
 )
@@ -293,10 +316,13 @@ def table(bset: BenchSet, cells: dict[tuple[str, str], Cell]) -> str:
         # A side that failed in any run has no trustworthy median.
         spindle = None if mine.error else mine.median()
         other = None if theirs.error else theirs.median()
-        met = bench.goal.met(spindle, other)
+        if bench.goal is None:
+            goal, verdict = "none (reported)", "—"
+        else:
+            met = bench.goal.met(spindle, other)
+            goal, verdict = str(bench.goal), "?" if met is None else "yes" if met else "**no**"
         rows.append(f"| {bench.name} ({unit}) | {value_cell(mine)} | {value_cell(theirs)} | "
-                    f"{fmt(ratio(spindle, other))} | {bench.goal} | "
-                    f"{'?' if met is None else 'yes' if met else '**no**'} |")
+                    f"{fmt(ratio(spindle, other))} | {goal} | {verdict} |")
     # Why a cell is empty, once per distinct reason (a missing program is missing for all rows).
     notes = dict.fromkeys(f"- {label}: {cell.detail}" for (_, label), cell in cells.items()
                           if cell.error)

@@ -7,9 +7,7 @@
 //   scheduler-bench rss [N]     resident bytes per parked fiber (procs=2)
 //   scheduler-bench cpu [N]     speedup of N ~1 ms tasks on 2 procs (procs=2)
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. procs is fixed per benchmark here rather than taken
-// from $SPINDLE_PROCS, so a run by hand measures the same thing as the runner.
+// Arguments, procs and output as described in common/bench_main.hpp.
 
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
@@ -22,20 +20,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
-#include <string_view>
+
+#include "common/bench_main.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Result {
-  double value;
-  const char* unit;
-};
-
-double ns_per(Clock::duration d, long n) {
-  return std::chrono::duration<double, std::nano>(d).count() / static_cast<double>(n);
-}
+using spindle::bench::Bench;
+using spindle::bench::Clock;
+using spindle::bench::ns_per;
+using spindle::bench::Result;
 
 // Resident set size of this process in bytes, from /proc/self/status.
 long vm_rss() {
@@ -172,13 +165,6 @@ Result bench_cpu(long n) {
   return {std::chrono::duration<double>(serial) / parallel, "x"};
 }
 
-struct Bench {
-  std::string_view name;
-  Result (*run)(long n);
-  long default_n;
-  int procs;
-};
-
 constexpr Bench kBenches[] = {
     {"spawn", bench_spawn, 1'000'000, 2},
     {"yield", bench_yield, 2'000'000, 1},
@@ -186,30 +172,8 @@ constexpr Bench kBenches[] = {
     {"cpu", bench_cpu, 1000, 2},
 };
 
-[[noreturn]] void usage() {
-  std::fprintf(stderr, "usage: scheduler-bench {spawn|yield|rss|cpu} [N]\n");
-  std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) usage();
-  const auto* bench = std::find_if(std::begin(kBenches), std::end(kBenches),
-                                   [&](const Bench& b) { return b.name == argv[1]; });
-  if (bench == std::end(kBenches)) usage();
-  long n = bench->default_n;
-  if (argc == 3) {
-    char* end = nullptr;
-    n = std::strtol(argv[2], &end, 10);
-    if (*end != '\0' || n < 1) usage();
-  }
-
-  spindle::Config cfg;
-  cfg.procs = bench->procs;
-  std::fprintf(stderr, "scheduler-bench %s: N=%ld procs=%d\n", argv[1], n, cfg.procs);
-  Result result{};
-  spindle::run(cfg, [&] { result = bench->run(n); });
-  std::printf("RESULT %s %.2f %s\n", argv[1], result.value, result.unit);
-  return 0;
+  return spindle::bench::run_program("scheduler-bench", kBenches, argc, argv);
 }

@@ -4,47 +4,22 @@
 #include <doctest/doctest.h>
 #include <spindle/channel.hpp>
 #include <spindle/runtime.hpp>
-#include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
-#include "../support/child.hpp"
+#include "../support/sync.hpp"
 
 using spindle::Channel;
 using spindle::ChannelClosed;
+using spindle::testing::await_parked;
 using spindle::testing::kScale;
-
-namespace {
-
-spindle::Config procs(int n) {
-  spindle::Config cfg;
-  cfg.procs = n;
-  return cfg;
-}
-
-// Yields until n fibers are parked with `reason` ("chan send", "chan
-// receive", "select"). A fiber is listed as parked once it switched away; its
-// op is in the channel's queue, or the channel's lock is still held by its
-// park commit until it is, so whatever the test does next finds it queued.
-void await_parked(std::string_view reason, int n) {
-  const std::string tag = "[waiting: " + std::string(reason) + "]";
-  for (;;) {
-    std::string dump = spindle::dump_fibers();
-    int count = 0;
-    for (auto at = dump.find(tag); at != std::string::npos; at = dump.find(tag, at + 1)) ++count;
-    if (count >= n) return;
-    spindle::yield();
-  }
-}
-
-}  // namespace
+using spindle::testing::procs;
 
 TEST_CASE("channel: unbuffered try_send/try_recv succeed only against a parked partner") {
   spindle::run(procs(2), [] {

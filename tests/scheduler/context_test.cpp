@@ -11,37 +11,20 @@
 #include <atomic>
 #include <chrono>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
-#include "../support/child.hpp"
+#include "../support/sync.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using spindle::Context;
 using spindle::ContextError;
+using spindle::testing::await_parked;
 using spindle::testing::kScale;
+using spindle::testing::procs;
 
 namespace {
-
-spindle::Config procs(int n) {
-  spindle::Config cfg;
-  cfg.procs = n;
-  return cfg;
-}
-
-// As in channel_test.cpp: yields until n fibers are parked with `reason`.
-void await_parked(std::string_view reason, int n) {
-  const std::string tag = "[waiting: " + std::string(reason) + "]";
-  for (;;) {
-    std::string dump = spindle::dump_fibers();
-    int count = 0;
-    for (auto at = dump.find(tag); at != std::string::npos; at = dump.find(tag, at + 1)) ++count;
-    if (count >= n) return;
-    spindle::yield();
-  }
-}
 
 bool is_done(const Context& ctx) {
   std::optional<spindle::Empty> v;

@@ -12,10 +12,9 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <thread>
 
-#include "../support/child.hpp"
+#include "../support/sync.hpp"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -26,29 +25,9 @@ using spindle::on_recv;
 using spindle::on_send;
 using spindle::on_timeout;
 using spindle::otherwise;
+using spindle::testing::await_parked;
 using spindle::testing::kScale;
-
-namespace {
-
-spindle::Config procs(int n) {
-  spindle::Config cfg;
-  cfg.procs = n;
-  return cfg;
-}
-
-// As in channel_test.cpp: yields until n fibers are parked with `reason`.
-void await_parked(std::string_view reason, int n) {
-  const std::string tag = "[waiting: " + std::string(reason) + "]";
-  for (;;) {
-    std::string dump = spindle::dump_fibers();
-    int count = 0;
-    for (auto at = dump.find(tag); at != std::string::npos; at = dump.find(tag, at + 1)) ++count;
-    if (count >= n) return;
-    spindle::yield();
-  }
-}
-
-}  // namespace
+using spindle::testing::procs;
 
 TEST_CASE("select: four always-ready cases are each chosen a quarter of the time") {
   spindle::run(procs(2), [] {

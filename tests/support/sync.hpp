@@ -1,8 +1,12 @@
-// Helpers for the sync-type tests (mutex_test.cpp, sync_test.cpp).
+// Helpers for the sync-type tests (mutex, sync, channel, select, context).
 #pragma once
 
 #include <spindle/runtime.hpp>
+#include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
+
+#include <string>
+#include <string_view>
 
 #include "child.hpp"
 
@@ -28,6 +32,21 @@ void fibers(int n, F body) {
     });
   }
   wg.wait();
+}
+
+// Yields until n fibers are parked with `reason` ("chan send", "chan
+// receive", "select"). A fiber is listed as parked once it switched away; its
+// op is in the channel's queue, or the channel's lock is still held by its
+// park commit until it is, so whatever the test does next finds it queued.
+inline void await_parked(std::string_view reason, int n) {
+  const std::string tag = "[waiting: " + std::string(reason) + "]";
+  for (;;) {
+    std::string dump = dump_fibers();
+    int count = 0;
+    for (auto at = dump.find(tag); at != std::string::npos; at = dump.find(tag, at + 1)) ++count;
+    if (count >= n) return;
+    yield();
+  }
 }
 
 // Fibers alive at once in the big tests: ThreadSanitizer counts each as a

@@ -6,55 +6,23 @@
 //	chan buffered [N]   ns per item, one producer and one consumer, capacity 1024
 //	                    (run with GOMAXPROCS=2)
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. GOMAXPROCS is left to the environment (the runner
-// sets it per benchmark) so the program measures what it is given.
+// Arguments and output as in package benchmain; GOMAXPROCS comes from the
+// environment.
 package main
 
 import (
-	"fmt"
-	"os"
-	"runtime"
-	"strconv"
 	"time"
+
+	"spindle.bench/peers/internal/benchmain"
 )
 
-type bench struct {
-	run      func(n int) (float64, string)
-	defaultN int
+var benches = []benchmain.Bench{
+	{Name: "pingpong1", Run: benchPingPong, DefaultN: 1_000_000},
+	{Name: "pingpong2", Run: benchPingPong, DefaultN: 1_000_000},
+	{Name: "buffered", Run: benchBuffered, DefaultN: 10_000_000},
 }
 
-var benches = map[string]bench{
-	"pingpong1": {benchPingPong, 1_000_000},
-	"pingpong2": {benchPingPong, 1_000_000},
-	"buffered":  {benchBuffered, 10_000_000},
-}
-
-func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	name := os.Args[1]
-	b, ok := benches[name]
-	if !ok {
-		usage()
-	}
-	n := b.defaultN
-	if len(os.Args) == 3 {
-		var err error
-		if n, err = strconv.Atoi(os.Args[2]); err != nil || n < 1 {
-			usage()
-		}
-	}
-	fmt.Fprintf(os.Stderr, "chan %s: N=%d GOMAXPROCS=%d\n", name, n, runtime.GOMAXPROCS(0))
-	value, unit := b.run(n)
-	fmt.Printf("RESULT %s %.2f %s\n", name, value, unit)
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: chan {pingpong1|pingpong2|buffered} [N]")
-	os.Exit(2)
-}
+func main() { benchmain.Main("chan", benches) }
 
 // benchPingPong is a request/response pair: this goroutine sends on ping and
 // waits on pong; an echo goroutine does the reverse.
@@ -77,7 +45,7 @@ func benchPingPong(n int) (float64, string) {
 	elapsed := time.Since(start)
 	close(ping)
 	<-echoDone
-	return nsPer(elapsed, n), "ns/roundtrip"
+	return benchmain.NsPer(elapsed, n), "ns/roundtrip"
 }
 
 // benchBuffered has one producer goroutine and one consumer (this one), a
@@ -99,7 +67,5 @@ func benchBuffered(n int) (float64, string) {
 	if sum != n*(n-1)/2 {
 		panic("buffered: wrong sum")
 	}
-	return nsPer(elapsed, n), "ns/item"
+	return benchmain.NsPer(elapsed, n), "ns/item"
 }
-
-func nsPer(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }

@@ -6,57 +6,27 @@
 //	mutex contended [N]     ns per Lock when 1,000 goroutines each do N
 //	                        Lock/increment/Unlock on one mutex (GOMAXPROCS=2)
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. GOMAXPROCS is left to the environment (the runner
-// sets it per benchmark) so the program measures what it is given.
+// Arguments and output as in package benchmain; GOMAXPROCS comes from the
+// environment.
 package main
 
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"strconv"
 	"sync"
 	"time"
+
+	"spindle.bench/peers/internal/benchmain"
 )
 
-type bench struct {
-	run      func(n int) (float64, string)
-	defaultN int
-}
-
-var benches = map[string]bench{
-	"uncontended": {benchUncontended, 20_000_000},
-	"contended":   {benchContended, 1000},
+var benches = []benchmain.Bench{
+	{Name: "uncontended", Run: benchUncontended, DefaultN: 20_000_000},
+	{Name: "contended", Run: benchContended, DefaultN: 1000},
 }
 
 const contenders = 1000
 
-func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	name := os.Args[1]
-	b, ok := benches[name]
-	if !ok {
-		usage()
-	}
-	n := b.defaultN
-	if len(os.Args) == 3 {
-		var err error
-		if n, err = strconv.Atoi(os.Args[2]); err != nil || n < 1 {
-			usage()
-		}
-	}
-	fmt.Fprintf(os.Stderr, "mutex %s: N=%d GOMAXPROCS=%d\n", name, n, runtime.GOMAXPROCS(0))
-	value, unit := b.run(n)
-	fmt.Printf("RESULT %s %.2f %s\n", name, value, unit)
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: mutex {uncontended|contended} [N]")
-	os.Exit(2)
-}
+func main() { benchmain.Main("mutex", benches) }
 
 // benchUncontended times the fast path alone: one CAS to lock, one atomic
 // add to unlock.
@@ -73,7 +43,7 @@ func benchUncontended(n int) (float64, string) {
 	if counter != n {
 		panic("lost increments")
 	}
-	return nsPer(elapsed, n), "ns/op"
+	return benchmain.NsPer(elapsed, n), "ns/op"
 }
 
 // benchContended has every goroutine want the same lock for a tiny critical
@@ -101,7 +71,5 @@ func benchContended(n int) (float64, string) {
 	if counter != contenders*n {
 		panic("lost increments")
 	}
-	return nsPer(elapsed, contenders*n), "ns/op"
+	return benchmain.NsPer(elapsed, contenders*n), "ns/op"
 }
-
-func nsPer(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }

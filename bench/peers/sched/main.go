@@ -7,9 +7,8 @@
 //	sched rss [N]     resident bytes per parked goroutine
 //	sched cpu [N]     speedup of N ~1 ms tasks on GOMAXPROCS threads
 //
-// Each prints exactly one line "RESULT <name> <value> <unit>" on stdout;
-// details go to stderr. GOMAXPROCS is left to the environment (the runner
-// sets it per benchmark) so the program measures what it is given.
+// Arguments and output as in package benchmain; GOMAXPROCS comes from the
+// environment.
 package main
 
 import (
@@ -22,45 +21,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"spindle.bench/peers/internal/benchmain"
 )
 
-type bench struct {
-	run      func(n int) (float64, string)
-	defaultN int
+var benches = []benchmain.Bench{
+	{Name: "spawn", Run: benchSpawn, DefaultN: 1_000_000},
+	{Name: "yield", Run: benchYield, DefaultN: 2_000_000},
+	{Name: "rss", Run: benchRSS, DefaultN: 1_000_000},
+	{Name: "cpu", Run: benchCPU, DefaultN: 1000},
 }
 
-var benches = map[string]bench{
-	"spawn": {benchSpawn, 1_000_000},
-	"yield": {benchYield, 2_000_000},
-	"rss":   {benchRSS, 1_000_000},
-	"cpu":   {benchCPU, 1000},
-}
-
-func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	name := os.Args[1]
-	b, ok := benches[name]
-	if !ok {
-		usage()
-	}
-	n := b.defaultN
-	if len(os.Args) == 3 {
-		var err error
-		if n, err = strconv.Atoi(os.Args[2]); err != nil || n < 1 {
-			usage()
-		}
-	}
-	fmt.Fprintf(os.Stderr, "sched %s: N=%d GOMAXPROCS=%d\n", name, n, runtime.GOMAXPROCS(0))
-	value, unit := b.run(n)
-	fmt.Printf("RESULT %s %.2f %s\n", name, value, unit)
-}
-
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sched {spawn|yield|rss|cpu} [N]")
-	os.Exit(2)
-}
+func main() { benchmain.Main("sched", benches) }
 
 // benchSpawn times the whole life of N empty goroutines: spawn, run, exit.
 // The WaitGroup is sized up front so the loop measures only the spawns.
@@ -72,7 +44,7 @@ func benchSpawn(n int) (float64, string) {
 		go func() { wg.Done() }()
 	}
 	wg.Wait()
-	return nsPer(time.Since(start), n), "ns/fiber"
+	return benchmain.NsPer(time.Since(start), n), "ns/fiber"
 }
 
 // benchYield has two goroutines hand the single P back and forth, so every
@@ -91,7 +63,7 @@ func benchYield(n int) (float64, string) {
 		}()
 	}
 	wg.Wait()
-	return nsPer(time.Since(start), 2*per), "ns/switch"
+	return benchmain.NsPer(time.Since(start), 2*per), "ns/switch"
 }
 
 // benchRSS keeps N goroutines alive at once, each blocked on a channel
@@ -202,8 +174,6 @@ func vmRSS() int64 {
 	}
 	panic("no VmRSS in /proc/self/status")
 }
-
-func nsPer(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n) }
 
 func max(a, b int) int {
 	if a > b {
