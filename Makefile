@@ -4,11 +4,13 @@
 #   make bench      set up (with peers), build, run benchmarks side by side with peers
 #   make test-asan  the suites under AddressSanitizer + UBSan
 #   make test-tsan  the suites under ThreadSanitizer
+#   make fuzz       the libFuzzer targets (clang), FUZZ_SECONDS each
 MESON ?= meson
 JOBS ?= $(shell nproc)
 WERROR ?= false
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup run test bench test-asan test-tsan build clean format
+.PHONY: setup run test bench test-asan test-tsan fuzz build clean format
 
 setup:
 	@scripts/setup
@@ -20,6 +22,10 @@ build/test/build.ninja:
 build/asan/build.ninja:
 	$(MESON) setup build/asan --buildtype=debugoptimized -Db_ndebug=false \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false -Dwerror=$(WERROR)
+build/fuzz/build.ninja:
+	CC=clang CXX=clang++ $(MESON) setup build/fuzz --buildtype=debugoptimized -Db_ndebug=false \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false -Dapps=false -Dbench=false \
+	  -Dfuzz=true -Dfuzz_seconds=$(FUZZ_SECONDS) -Dwerror=$(WERROR)
 build/tsan/build.ninja:
 	$(MESON) setup build/tsan --buildtype=debugoptimized -Db_ndebug=false \
 	  -Db_sanitize=thread -Db_lundef=false -Dbench=false -Dwerror=$(WERROR)
@@ -43,6 +49,11 @@ test-tsan: setup build/tsan/build.ninja
 	$(MESON) compile -C build/tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  $(MESON) test -C build/tsan --print-errorlogs --num-processes 1 --timeout-multiplier 6
+
+fuzz: setup build/fuzz/build.ninja
+	$(MESON) compile -C build/fuzz -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON) test -C build/fuzz --print-errorlogs --suite fuzz
 
 bench: build
 	@scripts/setup bench
