@@ -59,6 +59,7 @@ bench: build
 	@scripts/setup bench
 	python3 bench/run.py --build build/release
 	python3 bench/echo_bench.py --build build/release
+	python3 bench/http_bench.py --build build/release
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp' '*.h' '*.c' | grep -v '^subprojects/')

@@ -1,0 +1,374 @@
+"""What the server benchmarks (echo_bench.py, http_bench.py) share.
+
+A server benchmark starts each server afresh per repetition on CPU 0, drives
+it from CPU 1, and reads the server's costs from /proc: CPU time (utime +
+stime of every thread) around a measured run, and VmRSS around a crowd of
+idle connections. Each (row, server) pair collects its samples in a Cell;
+the report gives medians and their ratios. This module is that machinery;
+a benchmark brings its servers, its load client and its goals.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO / "bench" / "peers"
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+class MeasureError(Exception):
+    """A program is missing, failed or printed no usable result."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- Getting the servers -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Server:
+    """How to get and start one server; argv(path, port) is its command line."""
+
+    label: str
+    prepare: Callable[[Path], Path]  # build dir -> the program; raises MeasureError
+    argv: Callable[[Path, int], list[str]]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def meson_program(target: str) -> Callable[[Path], Path]:
+    def prepare(build: Path) -> Path:
+        path = build / target
+        if not os.access(path, os.X_OK):
+            raise MeasureError(f"missing {path}: build it first (meson compile -C {build})")
+        return path
+    return prepare
+
+
+def go_env(build: Path) -> dict[str, str]:
+    """As bench/run.py: Go's caches in the build dir, and no network (there is none)."""
+    return {**os.environ, "GOCACHE": str(build / "go-cache"), "GOPATH": str(build / "go-path"),
+            "GOPROXY": "off", "GOSUMDB": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+
+
+def go_program(package: str) -> Callable[[Path], Path]:
+    def prepare(build: Path) -> Path:
+        if shutil.which("go") is None:
+            raise MeasureError("no `go` on PATH: install golang-go (scripts/setup bench)")
+        path = build / "bench-peers" / package
+        cmd = ["go", "build", "-buildvcs=false", "-trimpath", "-o", str(path), f"./{package}"]
+        done = subprocess.run(cmd, cwd=PEERS, env=go_env(build), capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise MeasureError(f"go build of bench/peers/{package} failed:\n"
+                               f"{done.stdout}{done.stderr}")
+        return path
+    return prepare
+
+
+def prepare_all(servers: Sequence[Server],
+                build: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Returns ({label: program}, {label: why it is missing})."""
+    paths, missing = {}, {}
+    for server in servers:
+        try:
+            paths[server.label] = server.prepare(build)
+        except MeasureError as e:
+            missing[server.label] = str(e).splitlines()[0]
+            log(f"{server.label}: {e}")
+    return paths, missing
+
+
+# --- The server process ----------------------------------------------------------
+
+def free_port() -> int:
+    """A port nobody listens on; a fresh one per server start, so that no
+    TIME_WAIT of the previous server's connections is in the way."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_us(pid: int) -> float:
+    """CPU time of the whole process (every thread, live or exited), in µs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_US  # utime, stime (fields 14, 15)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise MeasureError(f"no VmRSS for pid {pid}")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Running:
+    """A server started on CPU 0 and listening; stop() ends it."""
+
+    def __init__(self, server: Server, path: Path, logfile: Path):
+        self.label, self.port = server.label, free_port()
+        self.log = logfile.open("w")
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *server.argv(path, self.port)],
+                                     env={**os.environ, **server.env}, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid  # taskset execs the server: same process
+        self.logfile = logfile
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise MeasureError(f"{self.label}: port {self.port} did not accept within {timeout:g} s")
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            self.log.flush()
+            tail = "".join(f"\n    {line}" for line in
+                           self.logfile.read_text().strip().splitlines()[-8:])
+            raise MeasureError(f"{self.label} exited with status {self.proc.returncode}; "
+                               f"output ends:{tail}")
+
+    def quiesce(self, timeout: float = 5) -> int:
+        """Waits until the server's descriptor count holds still (it has closed
+        the port probe's connection, say) and returns it."""
+        deadline, count, since = time.monotonic() + timeout, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = open_fds(self.pid)
+            if now != count:
+                count, since = now, time.monotonic()
+            elif time.monotonic() - since >= 0.3:
+                break
+            time.sleep(0.05)
+        return count
+
+    def settle(self, fds: int, timeout: float = 10) -> None:
+        """Waits until the server is down to `fds` descriptors (closed the last run's)."""
+        deadline = time.monotonic() + timeout
+        while open_fds(self.pid) > fds and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --- Measurements --------------------------------------------------------------------
+
+def parse_result(line: str) -> dict[str, float]:
+    """'RESULT a=1 b=2.5' -> {'a': 1.0, 'b': 2.5}."""
+    return {k: float(v) for k, v in (word.split("=", 1) for word in line.split()[1:])}
+
+
+T = TypeVar("T")
+
+
+def measure_cpu(server: Running, run: Callable[[float], T], seconds: float,
+                warmup: float) -> tuple[T, float]:
+    """run(s) loads the server for s seconds; returns (its result, the
+    server's CPU µs during the measured run)."""
+    base_fds = open_fds(server.pid)
+    # Warm up in a run of its own, so the CPU reading can bracket the measured run exactly.
+    if warmup > 0:
+        run(warmup)
+        server.settle(base_fds)
+    before = cpu_us(server.pid)
+    result = run(seconds)
+    used = cpu_us(server.pid) - before
+    server.settle(base_fds)
+    server.check_alive()
+    return result, used
+
+
+def measure_idle(server: Running, cmd: list[str], conns: int, hold: float) -> float:
+    """KiB of server RSS per idle connection. cmd opens `conns` connections,
+    prints "READY conns=N errors=N", holds them until SIGUSR1 (or `hold` s),
+    then prints "RESULT idle_conns=N errors=N" (bench/tools/echo-load --idle,
+    bench/tools/http_idle.py)."""
+    base_fds = server.quiesce()
+    before = rss_kib(server.pid)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready = proc.stdout.readline()
+    # The client is connected, but the server may still be accepting: the
+    # kernel's accept queue holds 4,096 and the rest retry their handshake.
+    # Wait for it to have them all, then give it a moment to set each one up
+    # (a fiber, a goroutine, a buffer).
+    deadline = time.monotonic() + hold
+    while open_fds(server.pid) < base_fds + conns and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+    after, accepted = rss_kib(server.pid), open_fds(server.pid) - base_fds
+    proc.send_signal(signal.SIGUSR1)  # done: let go of them before --hold is up
+    out, err = proc.communicate(timeout=hold + 60)
+    results = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if not ready.startswith("READY") or proc.returncode != 0 or len(results) != 1:
+        raise MeasureError(f"{' '.join(cmd)}: exit status {proc.returncode}; {err.strip()[-300:]}")
+    errors = parse_result(results[0])["errors"] + parse_result(ready)["errors"]
+    if errors:
+        raise MeasureError(f"{' '.join(cmd)}: {errors:g} errors; {err.strip()[-300:]}")
+    if accepted < conns:  # the rest would not have cost anything yet
+        raise MeasureError(f"{server.label} accepted {accepted} of {conns} connections "
+                           f"within {hold:g} s")
+    server.settle(base_fds)
+    return (after - before) / conns
+
+
+@dataclass
+class Cell:
+    """Every sample of one server on one row (a workload, idle memory), or why there are none."""
+
+    samples: list = field(default_factory=list)
+    error: str | None = None  # "missing" or "failed": shown in the table
+    detail: str = ""  # the reason: shown under the table
+
+    def median(self, attr: str | None = None) -> float | None:
+        if self.error or not self.samples:
+            return None
+        return statistics.median(s if attr is None else getattr(s, attr) for s in self.samples)
+
+
+Cells = dict[tuple[str, str], Cell]  # (row, server label) -> Cell
+Jobs = list[tuple[str, Callable[[], object]]]  # (row, measure it once)
+
+
+def new_cells(rows: Sequence[str], servers: Sequence[Server], missing: dict[str, str]) -> Cells:
+    return {(row, s.label): Cell(error="missing" if s.label in missing else None,
+                                 detail=missing.get(s.label, ""))
+            for row in rows for s in servers}
+
+
+def rotated(servers: Sequence[Server], run: int) -> Sequence[Server]:
+    """Who goes first rotates per run, so neither drift nor a warm machine favours one."""
+    k = run % len(servers)
+    return [*servers[k:], *servers[:k]]
+
+
+def run_server(server: Server, path: Path, logfile: Path, jobs: Callable[[Running], Jobs],
+               cells: Cells, progress: str, describe: Callable[[object], str]) -> None:
+    """One repetition of one server, started afresh: each of jobs(server) in order."""
+    try:
+        running = Running(server, path, logfile)
+    except MeasureError as e:
+        for cell in (c for (_, label), c in cells.items() if label == server.label):
+            cell.error, cell.detail = "failed", str(e)
+        log(str(e))
+        return
+    try:
+        for key, job in jobs(running):
+            cell = cells[key, server.label]
+            if cell.error:  # a failure would recur; don't wait for it every run
+                continue
+            try:
+                sample = job()
+            except MeasureError as e:
+                cell.error, cell.detail = "failed", str(e)
+                log(f"{key}: {server.label}: {e}")
+                continue
+            cell.samples.append(sample)
+            log(f"{progress} {key}: {server.label}: {describe(sample)}")
+    finally:
+        running.stop()
+
+
+# --- Reporting ------------------------------------------------------------------------
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 \
+        else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def shown(cells: Cells, key: str, label: str, attr: str | None = None) -> str:
+    cell = cells[key, label]
+    return cell.error or fmt(cell.median(attr))
+
+
+def notes(cells: Cells) -> list[str]:
+    """Why a cell is empty, once per distinct reason."""
+    return list(dict.fromkeys(f"- {label}: {cell.detail.splitlines()[0]}"
+                              for (_, label), cell in cells.items() if cell.error))
+
+
+class OtherLoad:
+    """How many CPUs, on average, processes other than us and our children
+    (the servers, the load clients) kept busy since creation."""
+
+    def __init__(self) -> None:
+        self.start = self.now()
+
+    @staticmethod
+    def now() -> tuple[float, float, float]:
+        """(wall time, busy CPU time of the machine, CPU time of us and our children)."""
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+        t = os.times()
+        return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
+
+    def cpus(self) -> float:
+        wall, busy, ours = (now - then for now, then in zip(self.now(), self.start))
+        return max(busy - ours, 0.0) / wall if wall > 0 else 0.0
+
+
+def load_note(others: float, client: str) -> str:
+    return (f"Processes other than the servers and {client} kept {others:.2f} CPUs busy "
+            "on average" + ("; the numbers are skewed, rerun on an idle machine."
+                            if others > 0.1 else "."))
+
+
+# --- The command line ---------------------------------------------------------------
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--build", type=Path, required=True, help="meson build dir")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--idle", type=int, default=10000, help="idle conns (default 10000)")
+    parser.add_argument("--hold", type=float, default=10,
+                        help="most s to wait for the server to accept them (default 10)")
+
+
+def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.runs < 1 or args.seconds <= 0 or args.idle < 1:
+        parser.error("--runs, --seconds and --idle must be positive")
+    if (os.cpu_count() or 1) < 2:
+        parser.error("needs two CPUs: one for the server, one for the load")
+
+
+def raise_fd_limit() -> None:
+    """The servers inherit it: 10,000 idle connections need more than 1,024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
