@@ -147,6 +147,14 @@ auto with_slash(std::string_view path, F f) {
   return f(std::string_view(s));
 }
 
+// Sorted, without duplicates, HEAD added when GET is there: an Allow list.
+std::vector<std::string_view> sorted_methods(std::vector<std::string_view> out) {
+  if (std::find(out.begin(), out.end(), "GET") != out.end()) out.push_back("HEAD");
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 }  // namespace
 
 struct RouteTable::Tree {
@@ -263,10 +271,15 @@ std::vector<std::string_view> RouteTable::allowed(std::string_view host,
       tree_->add_methods(it->second, path, out);
     if (h.empty()) break;  // the host-less table is done
   }
-  if (std::find(out.begin(), out.end(), "GET") != out.end()) out.push_back("HEAD");
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return sorted_methods(std::move(out));
+}
+
+std::vector<std::string_view> RouteTable::methods() const {
+  std::vector<std::string_view> out;
+  for (const auto& [host, table] : tree_->hosts) {
+    for (const auto& [method, node] : table.by_method) out.push_back(method);
+  }
+  return sorted_methods(std::move(out));
 }
 
 int RouteMatch::status() const noexcept {

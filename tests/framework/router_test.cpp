@@ -182,6 +182,13 @@ TEST_CASE("allowed(): what OPTIONS can answer, cleaning and checking the path fi
   CHECK(r.match("POST", "", "/dir").allow_header() == "GET, HEAD");  // no redirect for POST
 }
 
+TEST_CASE("methods(): every method a pattern names, for OPTIONS *") {
+  CHECK(router_of({}).methods().empty());
+  CHECK(router_of({"/any"}).methods().empty());
+  auto r = router_of({"POST /a", "GET example.com/b", "DELETE /c/{id}", "POST /d", "/e"});
+  CHECK(r.methods() == std::vector<std::string_view>{"DELETE", "GET", "HEAD", "POST"});
+}
+
 TEST_CASE("HEAD is served by GET routes, unless a HEAD route exists") {
   auto r = router_of({"GET /a", "GET /b", "HEAD /b"});
   CHECK(route(r, "HEAD", "/a") == "GET /a");

@@ -103,6 +103,9 @@ class RouteTable {
   // a 405's Allow header: what a server answers to OPTIONS when no
   // method-less pattern matches.
   std::vector<std::string_view> allowed(std::string_view host, std::string_view path) const;
+  // Every method a pattern names, sorted, HEAD included when GET is: what a
+  // server lists for "OPTIONS *".
+  std::vector<std::string_view> methods() const;
 
  private:
   struct Tree;
@@ -158,6 +161,7 @@ class Router {
   std::vector<std::string_view> allowed(std::string_view host, std::string_view path) const {
     return table_.allowed(host, path);
   }
+  std::vector<std::string_view> methods() const { return table_.methods(); }
 
  private:
   RouteTable table_;
