@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import http.client
+import json
 import os
 import re
 import shlex
@@ -59,12 +61,42 @@ class Workload:
     conns: int
     depth: int  # requests per write; above 1 through pipeline.lua
 
+    def check(self, port: int) -> None:
+        """One request by hand: wrk counts only 4xx/5xx answers as errors, so
+        a redirect or a wrong body would otherwise be measured as success."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", self.path)
+            answer = conn.getresponse()
+            body, kind = answer.read(), answer.getheader("Content-Type", "")
+        except (OSError, http.client.HTTPException) as e:
+            raise MeasureError(f"GET {self.path}: {e}") from None
+        finally:
+            conn.close()
+        want_body, want_kind = EXPECTED[self.path]
+        if answer.status != 200 or not kind.startswith(want_kind) or not want_body(body):
+            raise MeasureError(f"GET {self.path}: {answer.status}, Content-Type {kind!r}, "
+                               f"body {body[:80]!r}")
+
     def wrk_args(self) -> list[str]:
         args = [f"-c{self.conns}"]
         if self.depth > 1:
             args += ["-s", str(TOOLS / "pipeline.lua")]
         return args
 
+
+def is_hello_json(body: bytes) -> bool:
+    try:
+        return json.loads(body) == {"message": "Hello, World!"}
+    except ValueError:
+        return False
+
+
+# path -> (is the body right, the Content-Type it starts with)
+EXPECTED = {
+    "/plaintext": (lambda body: body == b"Hello, World!", "text/plain"),
+    "/json": (is_hello_json, "application/json"),
+}
 
 WORKLOADS = (
     Workload("plaintext-64", "plaintext × 64 conns", "/plaintext", 64, 1),
@@ -91,7 +123,7 @@ def nginx_binary() -> str | None:
 
 def nginx_argv(prefix: Path, port: int) -> list[str]:
     """Writes the config for this port (nginx takes its port from the file) and names it."""
-    conf = prefix / f"nginx-{port}.conf"
+    conf = prefix / "nginx.conf"
     template = (PEERS / "nginx" / "nginx.conf.in").read_text()
     conf.write_text(template.replace("@PORT@", str(port)).replace("@PREFIX@", str(prefix)))
     return [nginx_binary() or "nginx", "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
@@ -163,6 +195,7 @@ def run_wrk(port: int, work: Workload, seconds: int) -> dict[str, float]:
 
 
 def measure_workload(server: Running, work: Workload, seconds: int, warmup: int) -> Sample:
+    work.check(server.port)
     result, used = measure_cpu(server, lambda s: run_wrk(server.port, work, int(s)), seconds,
                                warmup)
     return Sample(result["rps"], used / result["requests"], result["p99_us"])
