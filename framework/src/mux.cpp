@@ -39,17 +39,19 @@ void answer_options(ResponseWriter& w, std::vector<std::string_view> methods) {
   w.write_header(204);
 }
 
-// Points req at the match while the handler runs, and at nothing after, so
+// Points req at the match while the handler runs, then back at what it
+// pointed to before (nothing, or an outer mux's match when muxes nest), so
 // param() never reads a dead match.
 class RouteScope {
  public:
-  RouteScope(const void*& slot, const RouteMatch& m) : slot_(slot) { slot_ = &m; }
-  ~RouteScope() { slot_ = nullptr; }
+  RouteScope(const void*& slot, const RouteMatch& m) : slot_(slot), saved_(slot) { slot_ = &m; }
+  ~RouteScope() { slot_ = saved_; }
   RouteScope(const RouteScope&) = delete;
   RouteScope& operator=(const RouteScope&) = delete;
 
  private:
   const void*& slot_;
+  const void* saved_;
 };
 
 const RouteMatch* route_of(const void* route) noexcept {

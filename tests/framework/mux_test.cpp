@@ -150,22 +150,30 @@ TEST_CASE("mux: groups prefix their patterns, nested groups too") {
   CHECK(r[2].status == 404);
 }
 
-TEST_CASE("mux: param() and pattern() are empty outside the routed handler") {
-  http::ServeMux mux;
-  std::string seen_during, seen_after;
-  mux.handle("GET /p/{id}", [&](http::Request& req, http::ResponseWriter& w) {
-    seen_during = std::string(req.param("id")) + std::string(req.pattern());
+TEST_CASE("mux: param() and pattern() belong to the mux that routed, while it runs") {
+  std::string inner_saw, outer_saw_after, outside_saw;
+  auto routed = [](const http::Request& req, std::string_view name) {
+    return std::string(req.param(name)) + "|" + std::string(req.pattern());
+  };
+  http::ServeMux inner, outer;
+  inner.handle("GET /p/{name}", [&](http::Request& req, http::ResponseWriter& w) {
+    inner_saw = routed(req, "name");
     (void)w.text(200, "ok");
   });
-  // A handler wrapping the mux sees the request before and after routing.
-  http::Handler outer = [&](http::Request& req, http::ResponseWriter& w) {
-    mux.serve(req, w);
-    seen_after = std::string(req.param("id")) + std::string(req.pattern());
+  // Muxes nest: the outer one's match is back when the inner one returns.
+  outer.handle("GET /p/{id}", [&](http::Request& req, http::ResponseWriter& w) {
+    inner.serve(req, w);
+    outer_saw_after = routed(req, "id");
+  });
+  http::Handler outside = [&](http::Request& req, http::ResponseWriter& w) {
+    outer.serve(req, w);
+    outside_saw = routed(req, "id");
   };
-  spindle::testing::with_server(outer, [](std::uint16_t port) {
+  spindle::testing::with_server(outside, [](std::uint16_t port) {
     (void)spindle::testing::exchange(port,
                                      "GET /p/5 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
   });
-  CHECK(seen_during == "5GET /p/{id}");
-  CHECK(seen_after.empty());
+  CHECK(inner_saw == "5|GET /p/{name}");
+  CHECK(outer_saw_after == "5|GET /p/{id}");
+  CHECK(outside_saw == "|");
 }
