@@ -350,6 +350,15 @@ def load_note(others: float, client: str) -> str:
                             if others > 0.1 else "."))
 
 
+def publish(text: str, path: Path, cells: Cells) -> int:
+    """Prints the report and writes it to path; the exit status: 1 if a
+    measurement failed (a missing server only marks its columns)."""
+    print(text)
+    path.write_text(text)
+    log(f"written to {path}")
+    return 1 if any(cell.error == "failed" for cell in cells.values()) else 0
+
+
 # --- The command line ---------------------------------------------------------------
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -46,7 +46,8 @@ from pathlib import Path
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
                       Running, Server, add_common_args, check_common_args, fmt, go_program,
                       load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
-                      notes, prepare_all, raise_fd_limit, ratio, rotated, run_server, shown)
+                      notes, prepare_all, publish, raise_fd_limit, ratio, rotated, run_server,
+                      shown)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -340,11 +341,7 @@ def main() -> int:
         log(str(e))
         return 1
     text = report(cells, args, workloads, idle, others.cpus(), command)
-    print(text)
-    (build / "http-bench-results.md").write_text(text)
-    log(f"written to {build / 'http-bench-results.md'}")
-    failed = any(cell.error == "failed" for cell in cells.values())
-    return 1 if failed else 0
+    return publish(text, build / "http-bench-results.md", cells)
 
 
 if __name__ == "__main__":
