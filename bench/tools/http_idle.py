@@ -70,11 +70,13 @@ class Conn:
         lines = head.decode("latin-1").split("\r\n")
         if lines[0].split()[1:2] != ["200"]:
             raise OSError(errno.EPROTO, f"answered {lines[0]!r}")
-        length = next((int(line.split(":", 1)[1]) for line in lines[1:]
-                       if line.lower().startswith("content-length:")), None)
-        if length is None:
-            raise OSError(errno.EPROTO, "no Content-Length (chunked answers are not read)")
-        return len(body) >= length
+        fields = {name.strip().lower(): value.strip() for name, _, value in
+                  (line.partition(":") for line in lines[1:])}
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            return body.endswith(b"0\r\n\r\n")  # no trailers: enough for a GET's answer
+        if "content-length" not in fields:
+            raise OSError(errno.EPROTO, "neither Content-Length nor chunked")
+        return len(body) >= int(fields["content-length"])
 
 
 def open_all(port: int, count: int, request: bytes, deadline: float) -> tuple[list, int]:
