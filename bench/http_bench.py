@@ -3,7 +3,7 @@
 
     python3 bench/http_bench.py --build build/release [--runs 5] [--seconds 5] [--only W]
 
-Servers (each alone on CPU 0, one thread, GOMAXPROCS=1 or one nginx process):
+Servers (each alone on CPU 0: --procs 1, GOMAXPROCS=1, one nginx process):
   spindle  <build>/apps/hello --port P --procs 1
   go       bench/peers/http (net/http, stdlib only), built here into <build>/bench-peers/http
   nginx    Debian's nginx-light with bench/peers/nginx/nginx.conf.in: `return 200`
@@ -14,11 +14,12 @@ bench/tools/pipeline.lua. For each workload wrk runs once to warm up and
 once measured; the server's CPU time (utime + stime of all its threads,
 from /proc/PID/stat) around the measured run, divided by the requests wrk
 completed, is its CPU cost per request. wrk's one thread saturates near
-110k requests/s on these machines, so for servers faster than that the CPU
-per request is the fair figure and requests/s says more about wrk. p99 is
-wrk's --latency figure (per batch of 16 when pipelined). A run in which wrk
-reports socket errors or non-2xx/3xx answers fails that cell: it is shown
-as "failed", never averaged in. Idle memory: the rise of the server's VmRSS
+110-130k requests/s on these machines, so for servers faster than that the
+CPU per request is the fair figure and requests/s says more about wrk. p99
+is wrk's --latency figure (per batch of 16 when pipelined). A run in which
+wrk reports socket errors or answers with a status above 399 (wrk's count;
+each endpoint's status, type and body are also checked once by hand per
+server start) fails that cell: it is shown as "failed", never averaged in. Idle memory: the rise of the server's VmRSS
 while 10,000 keep-alive connections, each having had one answer, sit open
 (bench/tools/http_idle.py on CPU 1), per connection.
 
