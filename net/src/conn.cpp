@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "spindle/context.hpp"
 #include "spindle/net/conn.hpp"
 #include "spindle/timer.hpp"
 #include "syscall.hpp"
@@ -50,7 +51,9 @@ Conn::Conn(int fd) : pd_(detail::PollDesc::open(fd)) {
   (void)set_nodelay(true);
 }
 
-Result<Conn> Conn::connect(const Address& addr, Deadline deadline) {
+Result<Conn> Conn::connect_until(const Address& addr, std::int64_t deadline, const Context* ctx) {
+  if (ctx)
+    if (std::error_code ec = detail::context_error(*ctx)) return ec;
   int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return detail::errno_code(errno);
   // Non-blocking: EINPROGRESS (or EINTR) means the handshake goes on.
@@ -62,13 +65,21 @@ Result<Conn> Conn::connect(const Address& addr, Deadline deadline) {
   }
   Conn conn(fd);
   if (rc != 0) {
-    if (std::error_code ec = conn.pd_->wait(Dir::write, to_deadline(deadline))) return ec;
+    if (std::error_code ec = conn.pd_->wait(Dir::write, deadline, ctx)) return ec;
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err) return detail::errno_code(err);
   }
   return conn;
+}
+
+Result<Conn> Conn::connect(const Address& addr, Deadline deadline) {
+  return connect_until(addr, to_deadline(deadline), nullptr);
+}
+
+Result<Conn> Conn::connect(const Address& addr, const Context& ctx) {
+  return connect_until(addr, INT64_MAX, &ctx);
 }
 
 Conn::Conn(Conn&& other) noexcept {
@@ -107,10 +118,12 @@ int Conn::fd() const noexcept {
   return pd_ ? pd_->fd() : -1;
 }
 
-Result<std::size_t> Conn::read_some(void* buf, std::size_t len) {
-  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed),
+Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
+  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed), ctx,
                     [&] { return ::recv(fd(), buf, len, 0); });
   if (!r) return r.error();
+  // End of stream from our own close()'s shutdown, not from the peer.
+  if (*r == 0 && len > 0 && pd_->closed()) return Errc::closed;
   return static_cast<std::size_t>(*r);
 }
 
@@ -118,21 +131,27 @@ Result<std::size_t> Conn::try_read(void* buf, std::size_t len) {
   if (!pd_ || pd_->closed()) return Errc::closed;
   for (;;) {
     auto n = ::recv(fd(), buf, len, 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) return detail::errno_code(errno == EWOULDBLOCK ? EAGAIN : errno);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {  // see read()
+      if (len > 0 && pd_->closed()) return Errc::closed;
+      return std::size_t{0};
+    }
+    if (errno != EINTR) return detail::failed(pd_, errno == EWOULDBLOCK ? EAGAIN : errno);
   }
 }
 
-Status Conn::wait_readable() {
+Status Conn::wait_read(const Context* ctx) {
   if (!pd_) return Errc::closed;
-  if (std::error_code ec = pd_->wait(Dir::read, read_deadline_.load(relaxed))) return ec;
+  if (ctx)
+    if (std::error_code ec = detail::context_error(*ctx)) return ec;
+  if (std::error_code ec = pd_->wait(Dir::read, read_deadline_.load(relaxed), ctx)) return ec;
   return ok();
 }
 
-Status Conn::read_full(void* buf, std::size_t len) {
+Status Conn::read_all(void* buf, std::size_t len, const Context* ctx) {
   auto* p = static_cast<char*>(buf);
   while (len > 0) {
-    auto n = read_some(p, len);
+    auto n = read(p, len, ctx);
     if (!n) return n.error();
     if (*n == 0) return Errc::eof;
     p += *n;
@@ -141,17 +160,17 @@ Status Conn::read_full(void* buf, std::size_t len) {
   return ok();
 }
 
-Status Conn::write_all(const void* buf, std::size_t len) {
+Status Conn::write(const void* buf, std::size_t len, const Context* ctx) {
   iovec iov{const_cast<void*>(buf), len};
-  return write_all(&iov, 1);
+  return writev(&iov, 1, ctx);
 }
 
-Status Conn::write_all(iovec* iov, int count) {
+Status Conn::writev(iovec* iov, int count, const Context* ctx) {
   while (count > 0) {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<std::size_t>(count);
-    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed),
+    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed), ctx,
                       [&] { return ::sendmsg(fd(), &msg, MSG_NOSIGNAL); });
     if (!r) return r.error();
     // Skip what the kernel took; continue with the rest.

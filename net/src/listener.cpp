@@ -7,6 +7,8 @@
 #include <cstring>
 #include <utility>
 
+#include "spindle/channel.hpp"
+#include "spindle/context.hpp"
 #include "spindle/net/conn.hpp"
 #include "spindle/runtime.hpp"
 #include "syscall.hpp"
@@ -40,6 +42,16 @@ Result<Address> parse_host(std::string_view host, std::uint16_t port) {
 // Out of descriptors or buffers: transient, worth waiting out.
 bool exhausted(int e) {
   return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+// Sleeps for d, or until ctx (if any) is done.
+std::error_code back_off(std::chrono::milliseconds d, const Context* ctx) {
+  if (!ctx) {
+    spindle::sleep_for(d);
+    return {};
+  }
+  spindle::select(spindle::on_recv(ctx->done(), [] {}), spindle::on_timeout(d));
+  return detail::context_error(*ctx);
 }
 
 }  // namespace
@@ -94,10 +106,10 @@ void Listener::close() noexcept {
   if (pd_) pd_->close();
 }
 
-Result<Conn> Listener::accept() {
+Result<Conn> Listener::accept(const Context* ctx) {
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
-    auto fd = detail::retry_io(pd_, detail::Dir::read, INT64_MAX, [&] {
+    auto fd = detail::retry_io(pd_, detail::Dir::read, INT64_MAX, ctx, [&] {
       return ::accept4(pd_->fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     });
     if (fd) return Conn(*fd);
@@ -109,7 +121,7 @@ Result<Conn> Listener::accept() {
       std::fprintf(stderr, "spindle: accept on %s: %s; backing off until descriptors free up\n",
                    address().to_string().c_str(), fd.error().message().c_str());
     }
-    spindle::sleep_for(backoff);
+    if (std::error_code ec = back_off(backoff, ctx)) return ec;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
 }

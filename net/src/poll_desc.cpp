@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "spindle/net/error.hpp"
@@ -71,24 +72,53 @@ void AsioPoller::interrupt() {
 
 // ---------------------------------------------------------------------------
 
-struct PollDesc::Deadline : Timer {
-  PollDesc* pd;
-  Dir dir;
-  Fiber* fiber;
-  std::atomic<bool> done{false};  // release: the callback no longer touches us
-};
-
-PollDesc::PollDesc(int fd) : desc_(reactor().io(), fd), fd_(fd) {}
-
-PollDesc* PollDesc::open(int fd) {
-  return new PollDesc(fd);
+std::error_code context_error(const Context& ctx) noexcept {
+  std::error_code e = ctx.err();
+  if (!e) return {};
+  return e == ContextError::deadline_exceeded ? Errc::timeout : Errc::canceled;
 }
 
-// Caller holds lock_. The handler keeps the PollDesc alive until it runs.
+// One wait, on the waiting fiber's stack: the deadline timer, the context
+// registration, and what a waker writes. It is in its slot (slot.waiter)
+// exactly while the fiber is parked; whoever takes it out under lock_ (the
+// readiness handler, the deadline, the context, close(), or the fiber's own
+// unwinding) is the one that wakes the fiber, so each park gets one ready().
+struct PollDesc::Waiting : Timer {
+  // Runs when the context is done, on the canceller's thread.
+  struct ContextWake {
+    Waiting* w;
+    const Context* ctx;
+    void operator()() const noexcept { w->pd->on_context_done(*w, context_error(*ctx)); }
+  };
+
+  Waiting(PollDesc* p, Dir d, std::int64_t deadline) : pd(p), dir(d) {
+    when = deadline;
+    fire = on_deadline;
+  }
+
+  PollDesc* const pd;
+  const Dir dir;
+  Fiber* fiber = nullptr;  // set by the park commit, before the wait is published
+  std::error_code result;  // the outcome: written by the waker that takes the wait, under lock_
+  std::error_code early;   // guarded by lock_: the context was done before the park
+  std::optional<DoneCallback<ContextWake>> on_done;  // registered while a context applies
+  std::atomic<bool> timer_done{false};               // release: on_deadline no longer touches this
+};
+
+PollDesc::PollDesc(AsioPoller& poller, int fd) : poller_(poller), desc_(poller.io(), fd), fd_(fd) {}
+
+PollDesc* PollDesc::open(int fd) {
+  return new PollDesc(reactor(), fd);
+}
+
+// Caller holds lock_; called from the park commit, on the scheduler's stack,
+// so Asio's allocation and epoll_ctl never deepen the fiber's stack (an idle
+// connection's fiber keeps to one page). The handler keeps the PollDesc
+// alive until it runs.
 void PollDesc::arm(Dir dir) {
-  slots_[static_cast<int>(dir)].armed = true;
+  slot(dir).armed = true;
   refs_.fetch_add(1, relaxed);
-  reactor().armed(1);
+  poller_.armed(1);
   auto type = dir == Dir::read ? asio::posix::descriptor_base::wait_read
                                : asio::posix::descriptor_base::wait_write;
   desc_.async_wait(type, [this, dir](const std::error_code& ec) {
@@ -97,18 +127,18 @@ void PollDesc::arm(Dir dir) {
   });
 }
 
-// Caller holds lock_. Returns the slot's waiter, if any, with its outcome set.
+// Caller holds lock_. Returns the slot's waiting fiber, if any, with its
+// outcome set.
 Fiber* PollDesc::take_waiter(Slot& s, std::error_code outcome) noexcept {
-  Fiber* w = s.waiter;
+  Waiting* w = s.waiter;
   if (!w) return nullptr;
-  *s.result = outcome;
+  w->result = outcome;
   s.waiter = nullptr;
-  s.result = nullptr;
-  return w;
+  return w->fiber;
 }
 
 void PollDesc::on_ready(Dir dir, const std::error_code& ec) noexcept {
-  Slot& s = slots_[static_cast<int>(dir)];
+  Slot& s = slot(dir);
   lock_.lock();
   s.armed = false;
   // An aborted wait without close() (another direction's cancel) is not
@@ -117,75 +147,81 @@ void PollDesc::on_ready(Dir dir, const std::error_code& ec) noexcept {
       take_waiter(s, closed_.load(relaxed) ? make_error_code(Errc::closed) : std::error_code{});
   if (!w && !ec) s.ready = true;
   lock_.unlock();
-  reactor().armed(-1);
+  poller_.armed(-1);
   if (w) t_ready->push(w);
 }
 
 void PollDesc::on_deadline(Timer* t) noexcept {
-  auto* d = static_cast<Deadline*>(t);
-  PollDesc* pd = d->pd;
-  Slot& s = pd->slots_[static_cast<int>(d->dir)];
+  auto* w = static_cast<Waiting*>(t);
+  PollDesc* pd = w->pd;
+  Slot& s = pd->slot(w->dir);
   pd->lock_.lock();
-  Fiber* w = s.waiter == d->fiber ? pd->take_waiter(s, make_error_code(Errc::timeout)) : nullptr;
+  Fiber* f = s.waiter == w ? pd->take_waiter(s, make_error_code(Errc::timeout)) : nullptr;
   pd->lock_.unlock();
-  d->done.store(true, std::memory_order_release);
-  if (w) ready(w);
+  w->timer_done.store(true, std::memory_order_release);  // w may be gone after this
+  if (f) ready(f);
 }
 
-std::error_code PollDesc::wait(Dir dir, std::int64_t deadline) {
-  Slot& s = slots_[static_cast<int>(dir)];
+// Before the park commit published w, the outcome waits in w.early for the
+// park to find (both under lock_); after, it wakes the fiber, unless another
+// waker took the wait first.
+void PollDesc::on_context_done(Waiting& w, std::error_code why) noexcept {
+  Slot& s = slot(w.dir);
+  lock_.lock();
+  Fiber* f = s.waiter == &w ? take_waiter(s, why) : nullptr;
+  if (!f) w.early = why;
+  lock_.unlock();
+  if (f) ready(f);
+}
+
+std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ctx) {
+  Slot& s = slot(dir);
   bool timed = deadline != spindle::detail::kNeverPoll;
   if (timed && deadline <= now_ns()) return Errc::timeout;
+  Waiting w(this, dir, deadline);
+  // Before lock_: a context that is done already runs the callback here.
+  if (ctx) w.on_done.emplace(*ctx, Waiting::ContextWake{&w, ctx});
   lock_.lock();
-  if (closed_.load(relaxed)) {
+  std::error_code now = closed_.load(relaxed) ? make_error_code(Errc::closed) : w.early;
+  if (now || s.ready) {  // closed, canceled, or readiness came since the caller's last try
+    if (!now) s.ready = false;
     lock_.unlock();
-    return Errc::closed;
-  }
-  if (s.ready) {  // readiness came in since the caller's last try
-    s.ready = false;
-    lock_.unlock();
-    return {};
+    return now;
   }
   if (s.waiter) {
     lock_.unlock();
     throw std::logic_error("spindle::net: two fibers waiting in the same direction on one socket");
   }
-  if (!s.armed) arm(dir);
-  std::error_code result;
-  Deadline timer;
-  timer.when = deadline;
-  timer.fire = on_deadline;
-  timer.pd = this;
-  timer.dir = dir;
-  timer.fiber = current_fiber();
   // Runs however the park ends, the shutdown's Unwind included: the slot
-  // must not name a fiber that is no longer parked, and the timer may be
-  // firing right now, so wait until it is done with `timer`. The waiter
-  // holds a reference: once woken by close(), it may only run after its
-  // owner is gone (close the listener, return).
+  // must not name a wait that is no longer parked, and the context callback
+  // and the timer may be running right now, so wait until they are done
+  // with `w`. The waiter holds a reference: once woken by close(), it may
+  // only run after its owner is gone (close the listener, return), and the
+  // callback must be gone before the last reference.
   refs_.fetch_add(1, relaxed);
   struct Cleanup {
-    PollDesc* pd;
-    Slot& s;
-    Deadline& timer;
+    Waiting& w;
     bool timed;
     ~Cleanup() {
+      PollDesc* pd = w.pd;
+      w.on_done.reset();
       pd->lock_.lock();
-      if (s.waiter == timer.fiber) pd->take_waiter(s, {});
+      if (pd->slot(w.dir).waiter == &w) pd->take_waiter(pd->slot(w.dir), {});
       pd->lock_.unlock();
-      if (timed && !stop_timer(&timer))
-        while (!timer.done.load(std::memory_order_acquire)) std::this_thread::yield();
+      if (timed && !stop_timer(&w))
+        while (!w.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
       pd->release();
     }
-  } cleanup{this, s, timer, timed};
+  } cleanup{w, timed};
   park(dir == Dir::read ? WaitReason::io_read : WaitReason::io_write, [&](Fiber* self) {
-    s.waiter = self;
-    s.result = &result;
-    if (timed) start_timer(&timer);
+    w.fiber = self;
+    if (!s.armed) arm(dir);
+    s.waiter = &w;
+    if (timed) start_timer(&w);
     lock_.unlock();
     return true;
   });
-  return result;
+  return w.result;
 }
 
 // The fd itself stays open until the last reference goes (~PollDesc), so a

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include "spindle/context.hpp"
 #include "spindle/park.hpp"
 #include "spindle/poller.hpp"
 #include "spindle/timer.hpp"
@@ -37,11 +38,16 @@ class AsioPoller final : public spindle::detail::Poller {
   std::atomic<int> armed_{0};
 };
 
-// The running runtime's AsioPoller, installed on first use.
+// The running runtime's AsioPoller, installed on first use. Takes the
+// runtime's lock: look it up once per socket, not per wait.
 AsioPoller& reactor();
 
 // Readied fibers go on the ReadyList of the poll() that runs the handler.
 spindle::detail::ReadyList* current_ready_list() noexcept;
+
+// {} while ctx is not done; then Errc::timeout (its deadline passed) or
+// Errc::canceled.
+std::error_code context_error(const Context& ctx) noexcept;
 
 enum class Dir : int { read = 0, write = 1 };
 
@@ -56,9 +62,11 @@ class PollDesc {
   int fd() const noexcept { return fd_; }
 
   // Parks until fd may be ready for dir, `deadline` (now_ns(); INT64_MAX:
-  // none) passes, or close(). Returns {}, Errc::timeout or Errc::closed.
-  // At most one waiter per direction (a reader and a writer may wait at once).
-  std::error_code wait(Dir dir, std::int64_t deadline);
+  // none) passes, ctx (if any) is done, or close(). Returns {},
+  // Errc::timeout (the deadline or ctx's), Errc::canceled (ctx canceled) or
+  // Errc::closed. At most one waiter per direction (a reader and a writer
+  // may wait at once).
+  std::error_code wait(Dir dir, std::int64_t deadline, const Context* ctx = nullptr);
 
   // Wakes both waiters with Errc::closed and shuts the socket down; the fd
   // is closed when the last reference goes. Idempotent.
@@ -68,21 +76,23 @@ class PollDesc {
   void release() noexcept;
 
  private:
+  struct Waiting;
   struct Slot {
-    bool armed = false;                 // an Asio wait is in flight
-    bool ready = false;                 // readiness arrived with nobody waiting
-    Fiber* waiter = nullptr;            // parked fiber
-    std::error_code* result = nullptr;  // where the waiter wants its outcome
+    bool armed = false;         // an Asio wait is in flight
+    bool ready = false;         // readiness arrived with nobody waiting
+    Waiting* waiter = nullptr;  // the parked fiber's wait
   };
-  struct Deadline;
 
-  explicit PollDesc(int fd);
+  PollDesc(AsioPoller& poller, int fd);
   void arm(Dir dir);
   void on_ready(Dir dir, const std::error_code& ec) noexcept;
   static void on_deadline(Timer* t) noexcept;
+  void on_context_done(Waiting& w, std::error_code why) noexcept;
   Fiber* take_waiter(Slot& s, std::error_code outcome) noexcept;
+  Slot& slot(Dir dir) noexcept { return slots_[static_cast<int>(dir)]; }
 
   spindle::detail::SpinLock lock_;
+  AsioPoller& poller_;  // outlives every PollDesc (see the README's lifetime)
   asio::posix::stream_descriptor desc_;
   const int fd_;
   Slot slots_[2];

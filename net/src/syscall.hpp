@@ -1,7 +1,8 @@
 // The fiber side of every socket call: try the non-blocking syscall; on
-// EAGAIN park on the poll descriptor until readiness, the deadline or
-// close(); retry. EINTR is retried at once. Each attempt is a scheduling
-// point (preempt_point).
+// EAGAIN park on the poll descriptor until readiness, the deadline, the
+// context (if any) or close(); retry. EINTR is retried at once. Each attempt
+// is a scheduling point (preempt_point). A context that is done already
+// fails the call before any syscall.
 #pragma once
 
 #include <cerrno>
@@ -17,9 +18,18 @@ inline std::error_code errno_code(int e) {
   return {e, std::system_category()};
 }
 
+// A syscall that failed because close() shut the socket down under it
+// reports Errc::closed, as a later call would.
+inline std::error_code failed(const PollDesc* pd, int e) {
+  return pd->closed() ? make_error_code(Errc::closed) : errno_code(e);
+}
+
 // op() returns the syscall's result (>= 0, or -1 with errno set).
 template <class Op>
-auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, Op op) -> Result<decltype(op())> {
+auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, const Context* ctx, Op op)
+    -> Result<decltype(op())> {
+  if (ctx)
+    if (std::error_code ec = context_error(*ctx)) return ec;
   for (;;) {
     if (!pd || pd->closed()) return Errc::closed;
     spindle::preempt_point();
@@ -27,8 +37,8 @@ auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, Op op) -> Result<dec
     if (r >= 0) return r;
     int e = errno;
     if (e == EINTR) continue;
-    if (e != EAGAIN && e != EWOULDBLOCK) return errno_code(e);
-    if (std::error_code ec = pd->wait(dir, deadline)) return ec;
+    if (e != EAGAIN && e != EWOULDBLOCK) return failed(pd, e);
+    if (std::error_code ec = pd->wait(dir, deadline, ctx)) return ec;
   }
 }
 

@@ -15,6 +15,20 @@
 // values (spindle/net/error.hpp). A Conn may be used by two fibers at once,
 // one reading and one writing; close() from any fiber wakes both with
 // Errc::closed. Conns and Listeners must not outlive spindle::run.
+//
+// Contexts (spindle/context.hpp), per call as in Go's DialContext: each
+// parking call has a form that also takes a Context. It fails with
+// Errc::canceled once the context is canceled, and with Errc::timeout once
+// the context's deadline passes (whichever comes first of that and the
+// connection's own deadline). A context that is done already fails the call
+// before it touches the socket. Like a timeout, cancellation leaves the
+// connection usable: a canceled read consumed nothing, a canceled write may
+// have sent a prefix (close the connection if the peer cannot tell). The
+// forms without a context cost nothing extra.
+//
+//   auto [ctx, cancel] = spindle::with_timeout(parent, 5s);
+//   auto n = conn.read_some(buf, sizeof buf, ctx);
+//   if (!n && n.error() == net::Errc::canceled) ...
 #pragma once
 
 #include <sys/socket.h>
@@ -28,6 +42,10 @@
 #include <string_view>
 
 #include "spindle/net/error.hpp"
+
+namespace spindle {
+class Context;
+}
 
 namespace spindle::net {
 
@@ -55,27 +73,39 @@ class Conn {
   explicit Conn(int fd);  // takes a connected, non-blocking socket
   // Connects to addr (no DNS; see dial()), waiting until the deadline.
   static Result<Conn> connect(const Address& addr, Deadline deadline = kNoDeadline);
+  static Result<Conn> connect(const Address& addr, const Context& ctx);
   Conn(Conn&& other) noexcept;
   Conn& operator=(Conn&& other) noexcept;
   ~Conn();
 
   // Reads what is available, at least one byte unless the peer closed
   // (then 0). Parks until data arrives or the read deadline passes.
-  Result<std::size_t> read_some(void* buf, std::size_t len);
+  Result<std::size_t> read_some(void* buf, std::size_t len) { return read(buf, len, nullptr); }
+  Result<std::size_t> read_some(void* buf, std::size_t len, const Context& ctx) {
+    return read(buf, len, &ctx);
+  }
   // One read attempt that never parks: std::errc::operation_would_block
   // when nothing is there yet.
   Result<std::size_t> try_read(void* buf, std::size_t len);
   // Parks until the socket may be readable (the read deadline applies),
   // without reading: lets a caller hold no buffer while the connection is
   // idle. May return early; the next read tells.
-  Status wait_readable();
+  Status wait_readable() { return wait_read(nullptr); }
+  Status wait_readable(const Context& ctx) { return wait_read(&ctx); }
   // Reads exactly len bytes; Errc::eof if the peer closes first.
-  Status read_full(void* buf, std::size_t len);
+  Status read_full(void* buf, std::size_t len) { return read_all(buf, len, nullptr); }
+  Status read_full(void* buf, std::size_t len, const Context& ctx) {
+    return read_all(buf, len, &ctx);
+  }
   // Writes all of it (parks while the kernel's buffer is full). Never
   // raises SIGPIPE: a write to a closed peer is an error (EPIPE).
-  Status write_all(const void* buf, std::size_t len);
+  Status write_all(const void* buf, std::size_t len) { return write(buf, len, nullptr); }
+  Status write_all(const void* buf, std::size_t len, const Context& ctx) {
+    return write(buf, len, &ctx);
+  }
   // Vectored write_all, one syscall when the kernel takes it all.
-  Status write_all(iovec* iov, int count);
+  Status write_all(iovec* iov, int count) { return writev(iov, count, nullptr); }
+  Status write_all(iovec* iov, int count, const Context& ctx) { return writev(iov, count, &ctx); }
 
   // A deadline applies to every later call in its direction until changed;
   // a call that times out returns Errc::timeout and the connection stays
@@ -101,6 +131,13 @@ class Conn {
 
  private:
   void reset() noexcept;  // close and drop the descriptor
+  // The calls above; ctx: nullptr or the call's context.
+  static Result<Conn> connect_until(const Address& addr, std::int64_t deadline, const Context* ctx);
+  Result<std::size_t> read(void* buf, std::size_t len, const Context* ctx);
+  Status wait_read(const Context* ctx);
+  Status read_all(void* buf, std::size_t len, const Context* ctx);
+  Status write(const void* buf, std::size_t len, const Context* ctx);
+  Status writev(iovec* iov, int count, const Context* ctx);
 
   detail::PollDesc* pd_ = nullptr;
   // now_ns() units; atomics because another fiber may set them while one
@@ -129,13 +166,16 @@ class Listener {
   // Parks until a connection arrives. Out of file descriptors (EMFILE,
   // ENFILE, ENOBUFS), it logs once, backs off (5 ms doubling to 1 s, as Go's
   // http.Server does) and retries, so it neither spins nor fails. After
-  // close() it returns Errc::closed.
-  Result<Conn> accept();
+  // close() it returns Errc::closed. With a context, also Errc::canceled or
+  // Errc::timeout (see Conn), the back-off included.
+  Result<Conn> accept() { return accept(nullptr); }
+  Result<Conn> accept(const Context& ctx) { return accept(&ctx); }
   void close() noexcept;  // as Conn::close
   Address address() const;
 
  private:
   void reset() noexcept;
+  Result<Conn> accept(const Context* ctx);
 
   detail::PollDesc* pd_ = nullptr;
   bool logged_exhaustion_ = false;
