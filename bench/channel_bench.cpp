@@ -11,8 +11,11 @@
 
 #include <spindle/channel.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 
 #include "common/bench_main.hpp"
@@ -23,6 +26,19 @@ using spindle::bench::Bench;
 using spindle::bench::Clock;
 using spindle::bench::ns_per;
 using spindle::bench::Result;
+
+// How the scheduler carried the benchmark (to stderr): how often a fiber was
+// scheduled and stolen, and how often a thread went to sleep and was woken.
+void report_scheduling(const char* name) {
+  const spindle::Stats s = spindle::stats();
+  std::uint64_t ticks = 0;
+  for (const auto& p : s.per_proc) ticks += p.schedticks;
+  std::fprintf(stderr, "%s: %llu fibers scheduled, %llu steals, %llu thread parks, %llu unparks\n",
+               name, static_cast<unsigned long long>(ticks),
+               static_cast<unsigned long long>(s.steals),
+               static_cast<unsigned long long>(s.thread_parks),
+               static_cast<unsigned long long>(s.thread_unparks));
+}
 
 // A request/response pair: this fiber sends on `ping` and waits on `pong`;
 // an echo fiber does the reverse. Every round trip is two hand-offs from a
@@ -43,6 +59,7 @@ Result bench_pingpong(long n) {
   const auto elapsed = Clock::now() - start;
   ping.close();
   echo_done.wait();
+  report_scheduling("pingpong");
   return {ns_per(elapsed, n), "ns/roundtrip"};
 }
 
@@ -58,6 +75,7 @@ Result bench_buffered(long n) {
   for (long v : ch) sum += v;
   const auto elapsed = Clock::now() - start;
   if (sum != n * (n - 1) / 2) std::abort();
+  report_scheduling("buffered");
   return {ns_per(elapsed, n), "ns/item"};
 }
 

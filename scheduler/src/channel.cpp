@@ -17,6 +17,9 @@
 //      once (park.hpp). A plain thread unlocks them, then sleeps; its Waiter
 //      remembers a wake that comes first.
 //   3. Once woken, unlink the ops that did not complete.
+// A lone operation does pass 1 itself, in ChannelBase::run_one: its lock
+// order and poll order are trivial, so it only builds the engine when it
+// has to wait, and hands it the channel still locked.
 //
 // Claiming. A parked select sits in several queues at once, and several
 // parties may come for it: a sender on one channel, close() of another, the
@@ -247,11 +250,19 @@ class SelectEngine {
     sort_lock_order();
   }
 
+  using Outcome = ChannelBase::Outcome;
+
   int run(std::int64_t deadline) {
     // A blocking channel operation is a scheduling point.
     if (deadline != kNoWait) preempt_point();
     lock_all();
     if (int i = complete_ready(); i >= 0) return i;
+    return block_locked(deadline);
+  }
+
+  // With every channel locked and no op ready: gives up at once (unlocking
+  // them), or parks until an op completes or `deadline` passes.
+  int block_locked(std::int64_t deadline) {
     if (deadline == kNoWait || (deadline != kForever && deadline <= now_ns())) {
       unlock_all();
       return -1;
@@ -263,9 +274,14 @@ class SelectEngine {
     return wait(parking, &timer);
   }
 
- private:
-  using Outcome = ChannelBase::Outcome;
+  // After an op completed without waiting, its channels unlocked: wakes the
+  // party it completed, and makes a send on a closed channel throw.
+  static void finish(Outcome outcome, bool send, ChanOp* woken) {
+    if (woken) wake(woken);
+    if (outcome == Outcome::closed && send) throw_send_on_closed();
+  }
 
+ private:
   // Fisher-Yates, inside out (as Go's pollorder).
   void shuffle_poll_order() noexcept {
     if (n_ > 0) poll_[0] = 0;
@@ -319,12 +335,10 @@ class SelectEngine {
       ChanOp& op = ops_[i];
       if (!op.chan) continue;
       ChanOp* woken = nullptr;
-      Outcome outcome =
-          op.send ? op.chan->send_locked(op.elem, &woken) : op.chan->recv_locked(op.elem, &woken);
+      Outcome outcome = op.chan->try_locked(op.elem, op.send, &woken);
       if (outcome == Outcome::would_block) continue;
       unlock_all();
-      if (woken) wake(woken);
-      if (outcome == Outcome::closed && op.send) throw_send_on_closed();
+      finish(outcome, op.send, woken);
       return i;
     }
     return -1;
@@ -406,6 +420,27 @@ class SelectEngine {
 
 int select_ops(ChanOp* ops, int n, std::uint16_t* order, std::int64_t deadline) {
   return SelectEngine(ops, n, order).run(deadline);
+}
+
+// Pass 1 of a one-op select without the engine's set-up (poll order, lock
+// order), which only a wait needs: the common case of a buffered channel
+// with room, or a partner already parked, is one lock, one move, one unlock.
+int ChannelBase::run_one(void* elem, bool send, std::int64_t deadline) {
+  if (deadline != kNoWait) preempt_point();  // as SelectEngine::run
+  lock_.lock();
+  ChanOp* woken = nullptr;
+  const Outcome outcome = try_locked(elem, send, &woken);
+  if (outcome == Outcome::would_block) {
+    ChanOp op;
+    op.chan = this;
+    op.elem = elem;
+    op.send = send;
+    std::uint16_t order[2];
+    return SelectEngine(&op, 1, order).block_locked(deadline);
+  }
+  lock_.unlock();
+  SelectEngine::finish(outcome, send, woken);
+  return 0;
 }
 
 }  // namespace spindle::detail

@@ -168,15 +168,11 @@ class ChannelBase {
   ChannelBase(std::size_t capacity, const ElemOps& ops);
   ~ChannelBase();
 
-  // One operation on this channel alone.
-  int run_one(void* elem, bool send, std::int64_t deadline) {
-    ChanOp op;
-    op.chan = this;
-    op.elem = elem;
-    op.send = send;
-    std::uint16_t order[2];
-    return select_ops(&op, 1, order, deadline);
-  }
+  // One operation on this channel alone: select_ops() of one op, with a
+  // fast path that locks this channel only and builds no select when the
+  // op completes at once. Returns 0, or -1 if it did not complete by
+  // `deadline`.
+  int run_one(void* elem, bool send, std::int64_t deadline);
 
  private:
   friend class SelectEngine;  // channel.cpp
@@ -185,6 +181,9 @@ class ChannelBase {
   // With lock_ held: complete the op now if possible. A parked party that
   // the op completes is claimed and returned in *woken, to be woken once
   // lock_ is released.
+  Outcome try_locked(void* elem, bool send, ChanOp** woken) noexcept {
+    return send ? send_locked(elem, woken) : recv_locked(elem, woken);
+  }
   Outcome send_locked(void* src, ChanOp** woken) noexcept;
   Outcome recv_locked(void* dst, ChanOp** woken) noexcept;
   void* slot(std::size_t i) const noexcept { return buf_ + i * ops_.size; }
