@@ -1,0 +1,68 @@
+#include "head_scan.hpp"
+
+#include <cstring>
+
+namespace spindle::http::detail {
+
+// Each LF ends a line; the line after it either starts with whitespace
+// (obs-fold, rejected here because llhttp 8.1 accepts it), is empty (the
+// end of the head), or is the next field. An LF whose successor has not
+// arrived yet is judged on the next call.
+HeadScanner::Outcome HeadScanner::scan(std::string_view data) noexcept {
+  const char* base = data.data();
+  const std::size_t n = data.size();
+  while (pos_ < n) {
+    const void* lf = std::memchr(base + pos_, '\n', n - pos_);
+    if (!lf) {
+      pos_ = n;
+      break;
+    }
+    std::size_t i = static_cast<const char*>(lf) - base;
+    if (!line_done_) {
+      if (i + 1 > max_line_) return Outcome::uri_too_long;
+      line_done_ = true;
+      pos_ = i + 1;
+      continue;
+    }
+    if (i + 1 >= n) {  // the next line's first byte decides
+      pos_ = i;
+      break;
+    }
+    char next = base[i + 1];
+    if (next == ' ' || next == '\t') return Outcome::obs_fold;
+    std::size_t end = 0;
+    if (next == '\n') {
+      end = i + 2;
+    } else if (next == '\r') {
+      if (i + 2 >= n) {
+        pos_ = i;
+        break;
+      }
+      if (base[i + 2] == '\n') end = i + 3;
+    }
+    if (end) {
+      if (end > max_head_) return Outcome::too_large;
+      end_ = end;
+      return Outcome::complete;
+    }
+    pos_ = i + 1;
+  }
+  if (!line_done_ && n > max_line_) return Outcome::uri_too_long;
+  if (n > max_head_) return Outcome::too_large;
+  return Outcome::need_more;
+}
+
+std::size_t leading_empty_lines(std::string_view data) noexcept {
+  std::size_t i = 0;
+  for (;;) {
+    if (i < data.size() && data[i] == '\n') {
+      ++i;
+    } else if (i + 1 < data.size() && data[i] == '\r' && data[i + 1] == '\n') {
+      i += 2;
+    } else {
+      return i;
+    }
+  }
+}
+
+}  // namespace spindle::http::detail
