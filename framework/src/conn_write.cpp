@@ -68,7 +68,9 @@ void ServerConn::reset_response() noexcept {
 }
 
 bool ServerConn::closing() const noexcept {
-  return must_close_ || !parser_.keep_alive() ||
+  // A client still waiting for 100 Continue may or may not send its body.
+  bool unsent_body = expect_continue_ && !continue_sent_ && !parser_.complete();
+  return must_close_ || unsent_body || !parser_.keep_alive() ||
          srv_.shutting_down.load(std::memory_order_relaxed) ||
          (cfg_.max_requests_per_connection != 0 && served_ + 1 >= cfg_.max_requests_per_connection);
 }

@@ -21,8 +21,6 @@ HeadScanner::Outcome HeadScanner::scan(std::string_view data) noexcept {
     if (!line_done_) {
       if (i + 1 > max_line_) return Outcome::uri_too_long;
       line_done_ = true;
-      pos_ = i + 1;
-      continue;
     }
     if (i + 1 >= n) {  // the next line's first byte decides
       pos_ = i;
