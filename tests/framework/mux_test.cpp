@@ -117,7 +117,7 @@ TEST_CASE("mux: 404 when nothing matches, 405 with Allow when other methods do")
   auto r = serve({"GET /nothing HTTP/1.1", "PUT /items/7 HTTP/1.1\r\nContent-Length: 0",
                   "GET /api/v2/x/1 HTTP/1.1"});
   CHECK(r[0].status == 404);
-  CHECK(r[0].body == "404 Not Found");
+  CHECK(r[0].body == "404 Not Found\n");
   CHECK(r[1].status == 405);
   CHECK(r[1].header("allow") == "GET, HEAD, OPTIONS");
   CHECK(r[2].status == 405);
