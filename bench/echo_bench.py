@@ -25,30 +25,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import resource
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-REPO = Path(__file__).resolve().parent.parent
-PEERS = REPO / "bench" / "peers"
-TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
-SERVER_CPU, LOAD_CPU = "0", "1"
-
-
-class MeasureError(Exception):
-    """A program is missing, failed or printed no usable result."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running,
+                      Server, add_common_args, check_common_args, fmt, go_program, load_note,
+                      log, measure_cpu, measure_idle, meson_program, new_cells, notes,
+                      parse_result, prepare_all, publish, raise_fd_limit, ratio, rotated,
+                      run_server, shown)
 
 
 # --- What is measured ----------------------------------------------------------
@@ -73,46 +59,6 @@ WORKLOADS = (
 SMALL, MANY, PIPELINED, LARGE = WORKLOADS
 
 
-@dataclass(frozen=True)
-class Server:
-    """How to get and start one echo server; argv(path, port) is its command line."""
-
-    label: str
-    prepare: Callable[[Path], Path]  # build dir -> the program; raises MeasureError
-    argv: Callable[[Path, int], list[str]]
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def meson_program(target: str) -> Callable[[Path], Path]:
-    def prepare(build: Path) -> Path:
-        path = build / target
-        if not os.access(path, os.X_OK):
-            raise MeasureError(f"missing {path}: build it first (meson compile -C {build})")
-        return path
-    return prepare
-
-
-def go_env(build: Path) -> dict[str, str]:
-    """As bench/run.py: Go's caches in the build dir, and no network (there is none)."""
-    return {**os.environ, "GOCACHE": str(build / "go-cache"), "GOPATH": str(build / "go-path"),
-            "GOPROXY": "off", "GOSUMDB": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
-
-
-def go_program(package: str) -> Callable[[Path], Path]:
-    def prepare(build: Path) -> Path:
-        if shutil.which("go") is None:
-            raise MeasureError("no `go` on PATH: install golang-go (scripts/setup bench)")
-        path = build / "bench-peers" / package
-        cmd = ["go", "build", "-buildvcs=false", "-trimpath", "-o", str(path), f"./{package}"]
-        done = subprocess.run(cmd, cwd=PEERS, env=go_env(build), capture_output=True, text=True,
-                              check=False)
-        if done.returncode != 0:
-            raise MeasureError(f"go build of bench/peers/{package} failed:\n"
-                               f"{done.stdout}{done.stderr}")
-        return path
-    return prepare
-
-
 SERVERS = (
     Server("spindle", meson_program("apps/tcp-echo"),
            lambda path, port: [str(path), "--port", str(port), "--procs", "1"]),
@@ -131,116 +77,7 @@ class Sample:
     p99_us: float
 
 
-@dataclass
-class Cell:
-    """Every sample of one server on one workload (or idle memory), or why there are none."""
-
-    samples: list = field(default_factory=list)
-    error: str | None = None  # "missing" or "failed": shown in the table
-    detail: str = ""  # the reason: shown under the table
-
-    def median(self, attr: str | None = None) -> float | None:
-        if self.error or not self.samples:
-            return None
-        return statistics.median(s if attr is None else getattr(s, attr) for s in self.samples)
-
-
-# --- The server process ----------------------------------------------------------
-
-def free_port() -> int:
-    """A port nobody listens on; a fresh one per server start, so that no
-    TIME_WAIT of the previous server's connections is in the way."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_us(pid: int) -> float:
-    """CPU time of the whole process (every thread, live or exited), in µs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_US  # utime, stime (fields 14, 15)
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise MeasureError(f"no VmRSS for pid {pid}")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-class Running:
-    """A server started on CPU 0 and listening; stop() ends it."""
-
-    def __init__(self, server: Server, path: Path, logfile: Path):
-        self.label, self.port = server.label, free_port()
-        self.log = logfile.open("w")
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *server.argv(path, self.port)],
-                                     env={**os.environ, **server.env}, stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid  # taskset execs the server: same process
-        self.logfile = logfile
-        self._wait_listening()
-
-    def _wait_listening(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise MeasureError(f"{self.label}: port {self.port} did not accept within {timeout:g} s")
-
-    def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            self.log.flush()
-            tail = "".join(f"\n    {line}" for line in
-                           self.logfile.read_text().strip().splitlines()[-8:])
-            raise MeasureError(f"{self.label} exited with status {self.proc.returncode}; "
-                               f"output ends:{tail}")
-
-    def quiesce(self, timeout: float = 5) -> int:
-        """Waits until the server's descriptor count holds still (it has closed
-        the port probe's connection, say) and returns it."""
-        deadline, count, since = time.monotonic() + timeout, -1, time.monotonic()
-        while time.monotonic() < deadline:
-            now = open_fds(self.pid)
-            if now != count:
-                count, since = now, time.monotonic()
-            elif time.monotonic() - since >= 0.3:
-                break
-            time.sleep(0.05)
-        return count
-
-    def settle(self, fds: int, timeout: float = 10) -> None:
-        """Waits until the server is down to `fds` descriptors (closed the last run's)."""
-        deadline = time.monotonic() + timeout
-        while open_fds(self.pid) > fds and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 # --- One measurement ------------------------------------------------------------------
-
-def parse_result(line: str) -> dict[str, float]:
-    """'RESULT a=1 b=2.5' -> {'a': 1.0, 'b': 2.5}."""
-    return {k: float(v) for k, v in (word.split("=", 1) for word in line.split()[1:])}
-
 
 def run_load(load: Path, port: int, args: list[str], timeout: float) -> dict[str, float]:
     cmd = [str(load), "--port", str(port), "--cpu", LOAD_CPU, *args]
@@ -261,102 +98,20 @@ def run_load(load: Path, port: int, args: list[str], timeout: float) -> dict[str
 
 def measure_workload(server: Running, load: Path, work: Workload, seconds: float,
                      warmup: float) -> Sample:
-    base_fds = open_fds(server.pid)
-    # Warm up in a run of its own, so the CPU reading can bracket the measured run exactly.
-    if warmup > 0:
-        run_load(load, server.port, [*work.args(), "--warmup", "0", "--seconds", str(warmup)],
-                 timeout=warmup + 60)
-        server.settle(base_fds)
-    before = cpu_us(server.pid)
-    result = run_load(load, server.port, [*work.args(), "--warmup", "0", "--seconds", str(seconds)],
-                      timeout=seconds + 60)
-    used = cpu_us(server.pid) - before
-    server.settle(base_fds)
-    server.check_alive()
+    def run(secs: float) -> dict[str, float]:
+        return run_load(load, server.port, [*work.args(), "--warmup", "0", "--seconds", str(secs)],
+                        timeout=secs + 60)
+
+    result, used = measure_cpu(server, run, seconds, warmup)
     msgs = result["msgs_per_s"] * seconds
     if msgs <= 0:
         raise MeasureError(f"{server.label}: no message came back")
     return Sample(result["msgs_per_s"], used / msgs, result["p50_us"], result["p99_us"])
 
 
-def measure_idle(server: Running, load: Path, conns: int, hold: float) -> float:
-    """KiB of server RSS per idle connection."""
-    base_fds = server.quiesce()
-    before = rss_kib(server.pid)
-    cmd = [str(load), "--port", str(server.port), "--cpu", LOAD_CPU, "--idle", str(conns),
-           "--hold", str(hold)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready = proc.stdout.readline()
-    # The client is connected, but the server may still be accepting: the
-    # kernel's accept queue holds 4,096 and the rest retry their handshake.
-    # Wait for it to have them all, then give it a moment to set each one up
-    # (a fiber, a goroutine, a buffer).
-    deadline = time.monotonic() + hold
-    while open_fds(server.pid) < base_fds + conns and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
-    after, accepted = rss_kib(server.pid), open_fds(server.pid) - base_fds
-    proc.send_signal(signal.SIGUSR1)  # done: let go of them before --hold is up
-    out, err = proc.communicate(timeout=hold + 60)
-    results = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    if not ready.startswith("READY") or proc.returncode != 0 or len(results) != 1:
-        raise MeasureError(f"{' '.join(cmd)}: exit status {proc.returncode}; {err.strip()[-300:]}")
-    errors = parse_result(results[0])["errors"] + parse_result(ready)["errors"]
-    if errors:
-        raise MeasureError(f"{' '.join(cmd)}: {errors:g} errors; {err.strip()[-300:]}")
-    if accepted < conns:  # the rest would not have cost anything yet
-        raise MeasureError(f"{server.label} accepted {accepted} of {conns} connections "
-                           f"within {hold:g} s")
-    server.settle(base_fds)
-    return (after - before) / conns
-
-
 # --- Running everything ----------------------------------------------------------------
 
 IDLE = "idle"  # the key of the idle-memory cells, next to the workloads'
-
-
-def prepare_all(build: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Returns ({label: program}, {label: why it is missing})."""
-    paths, missing = {}, {}
-    for server in SERVERS:
-        try:
-            paths[server.label] = server.prepare(build)
-        except MeasureError as e:
-            missing[server.label] = str(e).splitlines()[0]
-            log(f"{server.label}: {e}")
-    return paths, missing
-
-
-def run_server(server: Server, path: Path, build: Path, args: argparse.Namespace,
-               cells: dict[tuple[str, str], Cell], run: int) -> None:
-    """One repetition of one server: idle memory on the fresh process, then each workload."""
-    load = build / "bench" / "echo-load"
-    try:
-        running = Running(server, path, build / f"echo-bench-{server.label}.log")
-    except MeasureError as e:
-        for cell in (c for (_, label), c in cells.items() if label == server.label):
-            cell.error, cell.detail = "failed", str(e)
-        log(str(e))
-        return
-    try:
-        jobs = [(IDLE, lambda: measure_idle(running, load, args.idle, args.hold))]
-        jobs += [(w.name, lambda w=w: measure_workload(running, load, w, args.seconds,
-                                                         args.warmup)) for w in WORKLOADS]
-        for key, job in jobs:
-            cell = cells[key, server.label]
-            if cell.error:  # a failure would recur; don't wait for it every run
-                continue
-            try:
-                sample = job()
-            except MeasureError as e:
-                cell.error, cell.detail = "failed", str(e)
-                log(f"{key}: {server.label}: {e}")
-                continue
-            cell.samples.append(sample)
-            log(f"run {run + 1}/{args.runs} {key}: {server.label}: {describe(sample)}")
-    finally:
-        running.stop()
 
 
 def describe(sample: Sample | float) -> str:
@@ -366,44 +121,34 @@ def describe(sample: Sample | float) -> str:
     return f"{sample:.2f} KiB per idle connection"
 
 
-def run_all(build: Path, args: argparse.Namespace) -> dict[tuple[str, str], Cell]:
+def run_all(build: Path, args: argparse.Namespace) -> Cells:
     """Returns {(workload name or IDLE, server label): Cell}."""
-    paths, missing = prepare_all(build)
-    keys = [IDLE, *(w.name for w in WORKLOADS)]
-    cells = {(key, s.label): Cell(error="missing" if s.label in missing else None,
-                                  detail=missing.get(s.label, ""))
-             for key in keys for s in SERVERS}
-    if "limit" in missing or not os.access(build / "bench" / "echo-load", os.X_OK):
+    paths, missing = prepare_all(SERVERS, build)
+    cells = new_cells([IDLE, *(w.name for w in WORKLOADS)], SERVERS, missing)
+    load = build / "bench" / "echo-load"
+    if "limit" in missing or not os.access(load, os.X_OK):
         raise MeasureError(f"build bench/echo-load and bench/echo-limit first: "
                            f"meson compile -C {build}")
+
+    def jobs(running: Running) -> Jobs:
+        """Idle memory on the fresh process, then each workload."""
+        idle = [str(load), "--port", str(running.port), "--cpu", LOAD_CPU, "--idle",
+                str(args.idle), "--hold", str(args.hold)]
+        return [(IDLE, lambda: measure_idle(running, idle, args.idle, args.hold))] + [
+            (w.name, lambda w=w: measure_workload(running, load, w, args.seconds, args.warmup))
+            for w in WORKLOADS]
+
     for run in range(args.runs):
-        # Rotate who goes first, so neither drift nor a warm machine favours one server.
-        order = SERVERS[run % len(SERVERS):] + SERVERS[:run % len(SERVERS)]
-        for server in order:
+        for server in rotated(SERVERS, run):
             if server.label in paths:
-                run_server(server, paths[server.label], build, args, cells, run)
+                run_server(server, paths[server.label], build / f"echo-bench-{server.label}.log",
+                           jobs, cells, f"run {run + 1}/{args.runs}", describe)
     return cells
 
 
 # --- Reporting ------------------------------------------------------------------------
 
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 \
-        else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def shown(cells: dict, key: str, label: str, attr: str | None = None) -> str:
-    cell = cells[key, label]
-    return cell.error or fmt(cell.median(attr))
-
-
-def load_table(cells: dict) -> str:
+def load_table(cells: Cells) -> str:
     labels = [s.label for s in SERVERS]
     rows = ["| workload | " + " | ".join(f"{l} msgs/s" for l in labels) + " | "
             + " | ".join(f"{l} CPU µs/msg" for l in labels)
@@ -421,7 +166,7 @@ def load_table(cells: dict) -> str:
     return "\n".join(rows)
 
 
-def idle_table(cells: dict, conns: int) -> str:
+def idle_table(cells: Cells, conns: int) -> str:
     labels = [s.label for s in SERVERS]
     values = {l: cells[IDLE, l].median() for l in labels}
     return "\n".join([
@@ -432,7 +177,7 @@ def idle_table(cells: dict, conns: int) -> str:
         + f" | {fmt(ratio(values['spindle'], values['go']))} |"])
 
 
-def goals(cells: dict) -> list[tuple[str, float | None, str, float]]:
+def goals(cells: Cells) -> list[tuple[str, float | None, str, float]]:
     """(goal, measured value, op, bound): the issue's targets for apps/tcp-echo."""
     def cpu(work: Workload, label: str) -> float | None:
         return cells[work.name, label].median("cpu_us_per_msg")
@@ -458,7 +203,7 @@ def goals(cells: dict) -> list[tuple[str, float | None, str, float]]:
     return out
 
 
-def goal_table(cells: dict) -> str:
+def goal_table(cells: Cells) -> str:
     rows = ["| goal | value | bound | met? |", "|---|--:|---|---|"]
     for name, value, op, bound in goals(cells):
         met = None if value is None else value <= bound if op == "≤" else value < bound
@@ -467,20 +212,7 @@ def goal_table(cells: dict) -> str:
     return "\n".join(rows)
 
 
-def notes(cells: dict) -> list[str]:
-    """Why a cell is empty, once per distinct reason."""
-    return list(dict.fromkeys(f"- {label}: {cell.detail.splitlines()[0]}"
-                              for (_, label), cell in cells.items() if cell.error))
-
-
-def busy_cpu_seconds() -> float:
-    """CPU time the whole machine has spent busy since boot."""
-    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def report(cells: dict, args: argparse.Namespace, others: float) -> str:
+def report(cells: Cells, args: argparse.Namespace, others: float) -> str:
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     parts = [f"# TCP echo\n\n{when}, {os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, "
              f"echo-load on CPU {LOAD_CPU}; median of {args.runs} runs of {args.seconds:g} s "
@@ -488,52 +220,27 @@ def report(cells: dict, args: argparse.Namespace, others: float) -> str:
              load_table(cells), "", idle_table(cells, args.idle), "", goal_table(cells)]
     if notes(cells):
         parts += ["", *notes(cells)]
-    parts.append(f"\nProcesses other than the servers and echo-load kept {others:.2f} CPUs busy "
-                 "on average" + ("; the numbers are skewed, rerun on an idle machine."
-                                 if others > 0.1 else "."))
+    parts.append("\n" + load_note(others, "echo-load"))
     return "\n".join(parts) + "\n"
-
-
-def raise_fd_limit() -> None:
-    """The servers inherit it: 10,000 idle connections need more than 1,024 descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", type=Path, required=True, help="meson build dir")
-    parser.add_argument("--runs", type=int, default=5, help="repetitions (default 5)")
+    add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=5, help="measured s (default 5)")
     parser.add_argument("--warmup", type=float, default=1, help="warm-up s (default 1)")
-    parser.add_argument("--idle", type=int, default=10000, help="idle conns (default 10000)")
-    parser.add_argument("--hold", type=float, default=10,
-                        help="most s to wait for the server to accept them (default 10)")
     args = parser.parse_args()
-    if args.runs < 1 or args.seconds <= 0 or args.idle < 1:
-        parser.error("--runs, --seconds and --idle must be positive")
-    if (os.cpu_count() or 1) < 2:
-        parser.error("needs two CPUs: one for the server, one for echo-load")
+    check_common_args(parser, args)
     build = args.build.resolve()
     raise_fd_limit()
 
-    start = time.monotonic(), busy_cpu_seconds(), os.times()
+    others = OtherLoad()  # servers and echo-load are our children: their time is ours
     try:
         cells = run_all(build, args)
     except MeasureError as e:
         log(str(e))
         return 1
-    wall, busy = time.monotonic() - start[0], busy_cpu_seconds() - start[1]
-    t = os.times()  # servers and echo-load are our children: their time is ours
-    ours = (t.user + t.system + t.children_user + t.children_system
-            - sum(start[2][:4]))
-    text = report(cells, args, max(busy - ours, 0) / wall)
-    print(text)
-    (build / "echo-bench-results.md").write_text(text)
-    log(f"written to {build / 'echo-bench-results.md'}")
-    failed = any(cell.error == "failed" for cell in cells.values())
-    return 1 if failed else 0
+    return publish(report(cells, args, others.cpus()), build / "echo-bench-results.md", cells)
 
 
 if __name__ == "__main__":
