@@ -23,22 +23,15 @@ import argparse
 import datetime
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-REPO = Path(__file__).resolve().parent.parent
-PEERS = REPO / "bench" / "peers"
-
-
-class MeasureError(Exception):
-    """A program is missing, failed or printed no usable result."""
+from benchlib import MeasureError, OtherLoad, go_program, log, meson_program, ratio
 
 
 def summary(error: MeasureError) -> str:
@@ -50,15 +43,14 @@ def summary(error: MeasureError) -> str:
 class Program:
     """One side of a comparison.
 
-    kind is "meson" (target is the program's path under the build dir, built
-    by meson before we run) or "go" (target is a package dir under
-    bench/peers, built here). procs_env is the variable that sets how many
-    threads the program's runtime uses.
+    prepare(build dir) returns the program: benchlib's meson_program (built
+    by meson before we run) or go_program (a package under bench/peers, built
+    here). procs_env is the variable that sets how many threads the
+    program's runtime uses.
     """
 
     label: str
-    kind: str
-    target: str
+    prepare: Callable[[Path], Path]  # raises MeasureError
     procs_env: str
 
 
@@ -137,8 +129,8 @@ SP = "SPINDLE_PROCS"
 SETS = (
     BenchSet(
         name="sched",
-        spindle=Program("Spindle", "meson", "bench/scheduler-bench", SP),
-        peer=Program("Go", "go", "sched", GO),
+        spindle=Program("Spindle", meson_program("bench/scheduler-bench"), SP),
+        peer=Program("Go", go_program("sched"), GO),
         benches=(
             Bench("spawn", procs=2, goal=Goal("ratio", "<=", 0.5)),
             Bench("yield", procs=1, goal=Goal("ratio", "<=", 0.5)),
@@ -148,8 +140,8 @@ SETS = (
     ),
     BenchSet(
         name="chan",
-        spindle=Program("Spindle", "meson", "bench/channel-bench", SP),
-        peer=Program("Go", "go", "chan", GO),
+        spindle=Program("Spindle", meson_program("bench/channel-bench"), SP),
+        peer=Program("Go", go_program("chan"), GO),
         benches=(
             # 1M round trips over two unbuffered channels.
             Bench("pingpong1", procs=1, goal=Goal("ratio", "<=", 1.0)),
@@ -161,8 +153,8 @@ SETS = (
     ),
     BenchSet(
         name="mutex",
-        spindle=Program("Spindle", "meson", "bench/mutex-bench", SP),
-        peer=Program("Go", "go", "mutex", GO),
+        spindle=Program("Spindle", meson_program("bench/mutex-bench"), SP),
+        peer=Program("Go", go_program("mutex"), GO),
         benches=(
             Bench("uncontended", procs=1, goal=Goal("ratio", "<=", 1.0)),
             # 1,000 fibers on one mutex: how it degrades, not a target.
@@ -172,67 +164,11 @@ SETS = (
 )
 
 
-def ratio(spindle: float | None, peer: float | None) -> float | None:
-    return spindle / peer if spindle is not None and peer else None
-
-
-# --- Getting the programs ready ----------------------------------------------
-
-def go_env(build: Path) -> dict[str, str]:
-    """Keeps Go's caches in the build dir and forbids the network (there is none)."""
-    return {**os.environ, "GOCACHE": str(build / "go-cache"), "GOPATH": str(build / "go-path"),
-            "GOPROXY": "off", "GOSUMDB": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
-
-
-def program_path(program: Program, build: Path) -> Path:
-    if program.kind == "go":
-        return build / "bench-peers" / program.target
-    return build / program.target
-
-
-def prepare(program: Program, build: Path) -> Path:
-    """Returns the program's path, building it first if it is ours to build."""
-    path = program_path(program, build)
-    if program.kind == "go":
-        if shutil.which("go") is None:
-            raise MeasureError("no `go` on PATH: install golang-go (scripts/setup bench)")
-        cmd = ["go", "build", "-buildvcs=false", "-trimpath", "-o", str(path),
-               f"./{program.target}"]
-        done = subprocess.run(cmd, cwd=PEERS, env=go_env(build), capture_output=True, text=True,
-                              check=False)
-        if done.returncode != 0:
-            raise MeasureError(f"go build of bench/peers/{program.target} failed:\n"
-                               f"{done.stdout}{done.stderr}")
-    elif not os.access(path, os.X_OK):
-        raise MeasureError(f"missing {path}: build it first (meson compile -C {build})")
-    return path
-
-
 # --- Running -----------------------------------------------------------------
 
 # More CPUs than this busy elsewhere during a sample (a build, a test run) and
 # it is suspect: on 2 cores, one busy core halves a parallel speedup.
 BUSY_ELSEWHERE = 0.2
-
-
-class OtherLoad:
-    """How many CPUs, on average, processes other than ours kept busy since creation."""
-
-    def __init__(self) -> None:
-        self.start = self.now()
-
-    @staticmethod
-    def now() -> tuple[float, float, float]:
-        """(wall time, busy CPU time of the machine, CPU time of us and our children)."""
-        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-        busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-        t = os.times()
-        return time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system
-
-    def cpus(self) -> float:
-        wall, busy, ours = (now - then for now, then in zip(self.now(), self.start))
-        return max(busy - ours, 0.0) / wall if wall > 0 else 0.0
 
 
 @dataclass
@@ -258,7 +194,7 @@ def run_set(bset: BenchSet, build: Path, runs: int,
     for program in programs:
         why = ""
         try:
-            paths[program.label] = prepare(program, build)
+            paths[program.label] = program.prepare(build)
         except MeasureError as e:
             why = summary(e)
             log(f"{bset.name}: {program.label}: {e}")
@@ -343,10 +279,6 @@ def load_note(others: float, samples: list[Sample]) -> str:
     note = (f"Other processes kept {others:.2f} of {os.cpu_count()} CPUs busy during the runs; "
             f"{busy} of {len(samples)} samples had more than {BUSY_ELSEWHERE} CPUs busy elsewhere")
     return note + (": rerun on an idle machine.\n" if busy else ".\n")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def main() -> int:
