@@ -112,8 +112,10 @@ class HttpClient(ServerTestCase):
 
     def test_chunked_request_body(self):
         c = self.client()
-        r, body = self.call(c, "POST", "/echo", iter([b"one,", b"two,", b"three"]),
-                            headers={"Transfer-Encoding": "chunked"})
+        c.request("POST", "/echo", body=iter([b"one,", b"two,", b"three"]), encode_chunked=True,
+                  headers={"Transfer-Encoding": "chunked"})
+        r = c.getresponse()
+        body = r.read()
         self.assertEqual((r.status, body), (200, b"one,two,three"))
 
     def test_many_requests_one_connection(self):
