@@ -26,17 +26,27 @@ void BufReader::make_room() {
 
 // Try the read first (one syscall when data is there); only when nothing
 // is, wait for readiness, and if the buffer held nothing, give it back
-// while waiting.
+// while waiting. After a short read the socket is almost surely empty (the
+// kernel gave all it had), so wait first instead: that saves the read that
+// would only say EAGAIN, and the buffer it would need. Waiting first is
+// never wrong: arming the wait re-checks readiness (see net/README.md).
 Result<std::size_t> BufReader::fill() {
   for (;;) {
     spindle::preempt_point();
+    if (drained_) {
+      drained_ = false;
+      if (begin_ == end_) release();
+      if (Status ready = conn_.wait_readable(); !ready) return ready.error();
+    }
     bool idle = !buf_;
     if (!buf_ || end_ == cap_) make_room();
-    auto n = conn_.try_read(buf_.get() + end_, cap_ - end_);
+    std::size_t space = cap_ - end_;
+    auto n = conn_.try_read(buf_.get() + end_, space);
     if (n) {
       end_ += *n;
+      drained_ = *n > 0 && *n < space;
       // A read that filled the buffer suggests more comes in large pieces.
-      if (end_ == cap_) next_cap_ = std::min(cap_ * 2, kMaxBuffer);
+      if (*n == space) next_cap_ = std::min(cap_ * 2, kMaxBuffer);
       return *n;
     }
     if (n.error() != std::errc::operation_would_block) return n.error();

@@ -82,3 +82,37 @@ TEST_CASE("BufWriter: small writes gathered, large ones sent through, order kept
     CHECK(got == expect);
   });
 }
+
+// After a short read fill() waits before reading: data that arrived in
+// between must still be reported (arming the wait re-checks readiness), and
+// data that comes later must wake it.
+TEST_CASE("BufReader: after a short read, data already there and data to come both arrive") {
+  with_pair([](net::Conn& client, net::Conn& server) {
+    net::BufReader in(server);
+    for (int round = 0; round < 50; ++round) {
+      REQUIRE(client.write_all("a", 1).ok());
+      auto n = in.fill();  // short: 1 byte of 4 KiB
+      REQUIRE(n.ok());
+      CHECK(in.buffered() == "a");
+      in.consume(1);
+      REQUIRE(client.write_all("b", 1).ok());
+      spindle::sleep_for(std::chrono::milliseconds(1));  // "b" is in the socket before fill() waits
+      n = in.fill();
+      REQUIRE(n.ok());
+      CHECK(in.buffered() == "b");
+      in.consume(1);
+      spindle::WaitGroup wg;  // and now one that comes while fill() is parked
+      wg.add(1);
+      spindle::go([&] {
+        spindle::sleep_for(std::chrono::milliseconds(1));
+        REQUIRE(client.write_all("c", 1).ok());
+        wg.done();
+      });
+      n = in.fill();
+      REQUIRE(n.ok());
+      CHECK(in.buffered() == "c");
+      in.consume(1);
+      wg.wait();
+    }
+  });
+}
