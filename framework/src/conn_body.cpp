@@ -43,7 +43,7 @@ net::Status ServerConn::pump_body(bool keep) {
   if (rbuf_.empty()) {
     keep_view();
     if (expect_continue_ && !continue_sent_ && !started_) {
-      out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+      out_.append(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
       continue_sent_ = true;
     }
     if (!out_.empty())

@@ -13,9 +13,12 @@
 
 #include "date.hpp"
 #include "server_conn.hpp"
+#include "span_writer.hpp"
 
 namespace spindle::http::detail {
 namespace {
+
+using namespace std::string_view_literals;
 
 constexpr std::size_t kBodyBuffer = 16 * 1024;  // body held back to compute Content-Length
 constexpr std::size_t kOutBuffer = 64 * 1024;   // larger pieces are written from where they are
@@ -24,15 +27,6 @@ void append_number(std::string& out, std::uint64_t v, int base = 10) {
   char digits[24];
   auto r = std::to_chars(digits, digits + sizeof digits, v, base);
   out.append(digits, r.ptr);
-}
-
-// Appends s with CR and LF replaced by spaces: a handler's header value
-// must not be able to end the header line (response splitting).
-void append_field_text(std::string& out, std::string_view s) {
-  std::size_t at = out.size();
-  out.append(s);
-  for (std::size_t i = at; i < out.size(); ++i)
-    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
 }
 
 bool has_token(std::string_view list, std::string_view token) {
@@ -123,43 +117,29 @@ void ServerConn::commit_head(bool final) {
     }
   }
 
-  out_.append("HTTP/1.1 ");
-  append_number(out_, static_cast<std::uint64_t>(status));
-  out_.push_back(' ');
-  out_.append(reason_phrase(status));
-  out_.append("\r\n");
-  if (!user_server) out_.append("Server: spindle\r\n");
-  if (!user_date) {
-    out_.append("Date: ");
-    out_.append(date_now());
-    out_.append("\r\n");
-  }
+  std::size_t max = 192 + reason_phrase(status).size() + type_.size();  // fixed fields, numbers
+  for (const auto& [name, value] : w_.headers_.all()) max += name.size() + value.size() + 4;
+  SpanWriter out(out_, max);
+  out.put("HTTP/1.1 "sv).number(static_cast<std::uint64_t>(status)).put(" "sv);
+  out.put(reason_phrase(status)).put("\r\n"sv);
+  if (!user_server) out.put("Server: spindle\r\n"sv);
+  if (!user_date) out.put("Date: "sv).put(date_now()).put("\r\n"sv);
   for (const auto& [name, value] : w_.headers_.all()) {
     if (iequals(name, "Transfer-Encoding") || iequals(name, "Connection")) continue;
     if (iequals(name, "Content-Length") && (bodiless_status || !declared_)) continue;
-    append_field_text(out_, name);
-    out_.append(": ");
-    append_field_text(out_, value);
-    out_.append("\r\n");
+    out.put_field_text(name).put(": "sv).put_field_text(value).put("\r\n"sv);
   }
-  if (!type_.empty() && !user_type && !bodiless_status) {
-    out_.append("Content-Type: ");
-    out_.append(type_);
-    out_.append("\r\n");
-  }
-  if (length) {
-    out_.append("Content-Length: ");
-    append_number(out_, *length);
-    out_.append("\r\n");
-  }
-  if (chunked_out_) out_.append("Transfer-Encoding: chunked\r\n");
+  if (!type_.empty() && !user_type && !bodiless_status)
+    out.put("Content-Type: "sv).put(type_).put("\r\n"sv);
+  if (length) out.put("Content-Length: "sv).number(*length).put("\r\n"sv);
+  if (chunked_out_) out.put("Transfer-Encoding: chunked\r\n"sv);
   if (closing()) {
     must_close_ = true;
-    out_.append("Connection: close\r\n");
+    out.put("Connection: close\r\n"sv);
   } else if (req_.version_ == 10) {
-    out_.append("Connection: keep-alive\r\n");
+    out.put("Connection: keep-alive\r\n"sv);
   }
-  out_.append("\r\n");
+  out.put("\r\n"sv);
   started_ = true;
 }
 
@@ -174,7 +154,7 @@ net::Status ServerConn::emit(std::string_view data) {
   sent_ += data.size();
   if (chunked_out_) {
     append_number(out_, data.size(), 16);
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
   }
   net::Status s = net::ok();
   if (out_.size() + data.size() <= kOutBuffer) {
@@ -182,7 +162,7 @@ net::Status ServerConn::emit(std::string_view data) {
   } else {
     s = send_out(data);
   }
-  if (chunked_out_) out_.append("\r\n");
+  if (chunked_out_) out_.append("\r\n"sv);
   return s;
 }
 
@@ -240,7 +220,7 @@ void ServerConn::finish_response() {
     (void)emit(wbody_);
     wbody_.clear();
   } else if (chunked_out_) {
-    out_.append("0\r\n\r\n");
+    out_.append("0\r\n\r\n"sv);
   }
   if (declared_ && !no_body_ && sent_ < *declared_) must_close_ = true;  // short: close
   if (out_.size() > kOutBuffer) (void)send_out();

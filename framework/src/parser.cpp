@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include "target.hpp"
-
 namespace spindle::http::detail {
 namespace {
 
@@ -192,10 +190,12 @@ int Parser::finish_head() {
     reason_ = "missing, repeated or invalid Host";
     return 400;
   }
-  if (!split_target(target_, method_)) {
+  auto parts = split_target(target_, method_);
+  if (!parts) {
     reason_ = "invalid request-target";
     return 400;
   }
+  parts_ = *parts;
   bool close = (p_.flags & F_CONNECTION_CLOSE) != 0;
   keep_alive_ = version_ == 11 ? !close : (p_.flags & F_CONNECTION_KEEP_ALIVE) && !close;
   // An upgrade we do not perform, or CONNECT: whatever follows is not HTTP.

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "spindle/http/request.hpp"
+#include "target.hpp"
 
 namespace spindle::http::detail {
 
@@ -44,7 +45,8 @@ class Parser {
 
   std::string_view method() const noexcept { return method_; }
   std::string_view target() const noexcept { return target_; }
-  int version() const noexcept { return version_; }  // 10 or 11
+  const Target& target_parts() const noexcept { return parts_; }  // after parse_head
+  int version() const noexcept { return version_; }               // 10 or 11
   std::span<const Header> headers() const noexcept { return headers_; }
   std::string_view host() const noexcept { return host_; }
   std::optional<std::string_view> expect() const noexcept { return expect_; }
@@ -75,6 +77,7 @@ class Parser {
   std::vector<Header> headers_;  // capacity kept from request to request
 
   std::string_view method_, target_, host_;
+  Target parts_;
   std::optional<std::string_view> expect_;
   std::optional<std::uint64_t> content_length_;
   int version_ = 11;

@@ -4,8 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "target.hpp"
-
 namespace spindle::http::detail {
 namespace {
 
@@ -72,13 +70,13 @@ ServerConn::Next ServerConn::serve_request() {
 
 // Fills req_ from the parsed head. False for an expectation we cannot meet.
 bool ServerConn::start_request() {
-  auto target = split_target(parser_.target(), parser_.method());  // validated by parse_head
+  const Target& target = parser_.target_parts();
   req_.method_ = parser_.method();
   req_.target_ = parser_.target();
-  req_.path_ = target->path;
-  req_.query_ = target->query;
+  req_.path_ = target.path;
+  req_.query_ = target.query;
   // RFC 9112 §3.2.2: an absolute-form target's authority overrides Host.
-  req_.host_ = target->authority.empty() ? parser_.host() : target->authority;
+  req_.host_ = target.authority.empty() ? parser_.host() : target.authority;
   req_.version_ = parser_.version();
   auto headers = parser_.headers();
   req_.headers_ = headers.data();

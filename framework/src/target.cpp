@@ -1,5 +1,7 @@
 #include "target.hpp"
 
+#include <array>
+
 #include "ascii.hpp"
 
 namespace spindle::http::detail {
@@ -56,35 +58,17 @@ std::optional<Target> split_target(std::string_view target, std::string_view met
 }
 
 bool valid_host(std::string_view host) noexcept {
-  for (char c : host) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    switch (c) {
-      case '-':
-      case '.':
-      case '_':
-      case '~':  // unreserved
-      case '!':
-      case '$':
-      case '&':
-      case '\'':
-      case '(':
-      case ')':
-      case '*':  // sub-delims
-      case '+':
-      case ',':
-      case ';':
-      case '=':
-      case '%':
-      case ':':
-      case '[':
-      case ']':  // pct-encoded, port, IP-literal
-        ok = true;
-        break;
-      default:
-        break;
-    }
-    if (!ok) return false;
-  }
+  // unreserved, sub-delims, '%' of pct-encoded, ':' of the port, '[' ']' of IP-literal.
+  static constexpr auto kAllowed = [] {
+    std::array<bool, 256> t{};
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+    for (int c = '0'; c <= '9'; ++c) t[c] = true;
+    for (char c : std::string_view("-._~!$&'()*+,;=%:[]")) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  for (char c : host)
+    if (!kAllowed[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
