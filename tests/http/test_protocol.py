@@ -147,7 +147,7 @@ class KeepAlive(HttpTestCase):
 
     def test_http10_closes_by_default(self):
         with self.conn() as c:
-            c.send(b"GET /plaintext HTTP/1.0\r\n\r\n")
+            c.send(b"GET /plaintext HTTP/1.0\r\nHost: localhost\r\n\r\n")
             r = c.final_response()
             self.assertEqual((r.status, r.body), (200, HELLO_BODY), r)
             self.assertNotIn("keep-alive", r.tokens("Connection"), r)
@@ -291,9 +291,22 @@ class HostField(HttpTestCase):
 
     def test_host_optional_on_10(self):
         with self.conn() as c:
-            c.send(b"GET /plaintext HTTP/1.0\r\n\r\n")
+            c.send(b"GET /plaintext HTTP/1.0\r\nUser-Agent: t\r\n\r\n")
             r = c.final_response()
         self.assertEqual((r.status, r.body), (200, HELLO_BODY), r)
+
+    def test_request_without_any_field(self):
+        """A head that is just the request line and the empty line is
+        complete: it is answered at once (HTTP/1.0: served; HTTP/1.1: 400, no Host)."""
+        for data, status in ((b"GET /plaintext HTTP/1.0\r\n\r\n", 200),
+                             (b"GET /plaintext HTTP/1.1\r\n\r\n", 400)):
+            with self.subTest(data=data), self.conn() as c:
+                c.send(data)
+                try:
+                    r = c.final_response(timeout=3.0)
+                except Exception as e:
+                    self.fail(f"sent {data!r}: no response in 3 s ({e!r})")
+                self.assertEqual(r.status, status, r)
 
     def test_two_host_fields(self):
         self.assert_rejected(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n")
