@@ -1,5 +1,5 @@
 # The two commands of the README, and the few others around them.
-#   make run        set up, build (release), start the reference program
+#   make run        set up, build (release), start the reference program (apps/hello on PORT)
 #   make test       set up, build (debugoptimized, assertions on), run every suite
 #   make bench      set up (with peers), build, run benchmarks side by side with peers
 #   make test-asan  the suites under AddressSanitizer + UBSan
@@ -9,6 +9,7 @@ MESON ?= meson
 JOBS ?= $(shell nproc)
 WERROR ?= false
 FUZZ_SECONDS ?= 60
+PORT ?= 8080
 
 .PHONY: setup run test bench test-asan test-tsan fuzz build clean format
 
@@ -34,7 +35,7 @@ build: setup build/release/build.ninja
 	$(MESON) compile -C build/release -j $(JOBS)
 
 run: build
-	build/release/apps/spindle-demo
+	build/release/apps/hello --port $(PORT)
 
 test: setup build/test/build.ninja
 	$(MESON) compile -C build/test -j $(JOBS)

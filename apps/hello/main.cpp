@@ -1,9 +1,11 @@
 // The example HTTP server, and what the HTTP benchmarks and integration
 // tests run against:
-//   hello [--host 127.0.0.1] [--port 8080] [--procs N]
+//   hello [--host 127.0.0.1] [--port 8080] [--procs N] [--max-body BYTES]
+//         [--read-header-timeout-ms N] [--idle-timeout-ms N]
 //   GET /plaintext  -> 200 text/plain        "Hello, World!"
 //   GET /json       -> 200 application/json  {"message":"Hello, World!"}
-//   POST /echo      -> 200 with the request body, byte for byte (413 over 8 MiB)
+//   POST /echo      -> 200 with the request body, byte for byte (413 over --max-body, 8 MiB by
+//   default)
 // Unknown paths get 404, other methods 405 with Allow (from the ServeMux);
 // SIGTERM or SIGINT shuts it down gracefully.
 #include <spindle/http/mux.hpp>
@@ -12,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -24,7 +27,12 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 8080;
   int procs = 0;
+  http::ServerConfig server;
 };
+
+constexpr const char* kUsage =
+    "usage: hello [--host H] [--port N] [--procs N] [--max-body BYTES]\n"
+    "             [--read-header-timeout-ms N] [--idle-timeout-ms N]\n";
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -36,13 +44,19 @@ Options parse(int argc, char** argv) {
       o.procs = std::atoi(argv[i + 1]);
     else if (flag == "--host")
       o.host = argv[i + 1];
+    else if (flag == "--max-body")
+      o.server.max_body_bytes = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--read-header-timeout-ms")
+      o.server.read_header_timeout = std::chrono::milliseconds(std::atoll(argv[i + 1]));
+    else if (flag == "--idle-timeout-ms")
+      o.server.idle_timeout = std::chrono::milliseconds(std::atoll(argv[i + 1]));
     else {
-      std::fprintf(stderr, "usage: hello [--host H] [--port N] [--procs N]\n");
+      std::fputs(kUsage, stderr);
       std::exit(2);
     }
   }
   if (argc % 2 == 0) {
-    std::fprintf(stderr, "usage: hello [--host H] [--port N] [--procs N]\n");
+    std::fputs(kUsage, stderr);
     std::exit(2);
   }
   return o;
@@ -77,7 +91,7 @@ int main(int argc, char** argv) {
   spindle::run({.procs = opt.procs}, [&] {
     http::ServeMux mux;
     routes(mux);
-    http::Server srv(mux);
+    http::Server srv(mux, opt.server);
     auto addr = srv.listen(opt.host, static_cast<std::uint16_t>(opt.port));
     if (!addr) {
       std::fprintf(stderr, "hello: listen on %s:%d: %s\n", opt.host.c_str(), opt.port,
