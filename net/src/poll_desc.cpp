@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <mutex>
@@ -35,7 +36,12 @@ AsioPoller& reactor() {
   return static_cast<AsioPoller&>(spindle::detail::install_poller(make_poller));
 }
 
-AsioPoller::AsioPoller() : work_(asio::make_work_guard(io_)) {}
+// Starts the reactor as the io_context's task (what Asio's own socket
+// services do when they are created), so that run_one()/poll() wait in
+// epoll.
+AsioPoller::AsioPoller() : work_(asio::make_work_guard(io_)) {
+  asio::use_service<asio::detail::reactor>(io_).init_task();
+}
 
 // Runs what is still queued (the completions of waits that unwinding or
 // close() cancelled), so every PollDesc reference is dropped, then stops.
@@ -105,26 +111,52 @@ struct PollDesc::Waiting : Timer {
   std::atomic<bool> timer_done{false};               // release: on_deadline no longer touches this
 };
 
-PollDesc::PollDesc(AsioPoller& poller, int fd) : poller_(poller), desc_(poller.io(), fd), fd_(fd) {}
+PollDesc::PollDesc(AsioPoller& poller, int fd)
+    : poller_(poller),
+      reactor_(asio::use_service<asio::detail::reactor>(poller.io())),
+      fd_(fd),
+      edges_{{this, Dir::read}, {this, Dir::write}} {
+  // Edge-triggered, for reading; writing is added by the first write wait.
+  if (int err = reactor_.register_descriptor(fd, data_)) {
+    reactor_.cleanup_descriptor_data(data_);
+    throw std::system_error(err, std::system_category(), "spindle::net: epoll registration");
+  }
+}
+
+// close() deregistered the fd already (the owner closes first).
+PollDesc::~PollDesc() {
+  reactor_.cleanup_descriptor_data(data_);
+  ::close(fd_);
+}
 
 PollDesc* PollDesc::open(int fd) {
   return new PollDesc(reactor(), fd);
 }
 
-// Caller holds lock_; called from the park commit, on the scheduler's stack,
-// so Asio's allocation and epoll_ctl never deepen the fiber's stack (an idle
-// connection's fiber keeps to one page). The handler keeps the PollDesc
-// alive until it runs.
+// Queues the direction's edge op, once; without lock_ (see Slot::armed).
+// The reactor's one epoll_ctl(MOD) re-checks readiness, so data that came
+// before is reported as an edge too. The op keeps the PollDesc alive until
+// close() dequeues it.
 void PollDesc::arm(Dir dir) {
-  slot(dir).armed = true;
   refs_.fetch_add(1, relaxed);
   poller_.armed(1);
-  auto type = dir == Dir::read ? asio::posix::descriptor_base::wait_read
-                               : asio::posix::descriptor_base::wait_write;
-  desc_.async_wait(type, [this, dir](const std::error_code& ec) {
-    on_ready(dir, ec);
-    release();
-  });
+  int type = dir == Dir::read ? asio::detail::reactor::read_op : asio::detail::reactor::write_op;
+  reactor_.start_op(type, fd_, data_, &edges_[static_cast<int>(dir)], /*is_continuation=*/false,
+                    /*allow_speculative=*/false);
+}
+
+PollDesc::Edge::status PollDesc::Edge::perform(reactor_op* op) noexcept {
+  auto* e = static_cast<Edge*>(op);
+  e->pd->on_edge(e->dir);
+  return not_done;  // stay queued for the next edge
+}
+
+void PollDesc::Edge::aborted(void* owner, asio::detail::scheduler_operation* op,
+                             const std::error_code&, std::size_t) noexcept {
+  if (!owner) return;  // the io_context is being destroyed with the socket open
+  PollDesc* pd = static_cast<Edge*>(op)->pd;
+  pd->poller_.armed(-1);
+  pd->release();
 }
 
 // Caller holds lock_. Returns the slot's waiting fiber, if any, with its
@@ -137,17 +169,15 @@ Fiber* PollDesc::take_waiter(Slot& s, std::error_code outcome) noexcept {
   return w->fiber;
 }
 
-void PollDesc::on_ready(Dir dir, const std::error_code& ec) noexcept {
+// Runs inside poll(), on the polling thread: the woken fiber goes on its
+// ReadyList. An edge after close() (the reactor reuses its descriptor
+// state) only leaves a harmless ready mark.
+void PollDesc::on_edge(Dir dir) noexcept {
   Slot& s = slot(dir);
   lock_.lock();
-  s.armed = false;
-  // An aborted wait without close() (another direction's cancel) is not
-  // readiness, but waking the waiter to retry its syscall is harmless.
-  Fiber* w =
-      take_waiter(s, closed_.load(relaxed) ? make_error_code(Errc::closed) : std::error_code{});
-  if (!w && !ec) s.ready = true;
+  Fiber* w = take_waiter(s, {});
+  if (!w) s.ready = true;
   lock_.unlock();
-  poller_.armed(-1);
   if (w) t_ready->push(w);
 }
 
@@ -181,6 +211,7 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
   Waiting w(this, dir, deadline);
   // Before lock_: a context that is done already runs the callback here.
   if (ctx) w.on_done.emplace(*ctx, Waiting::ContextWake{&w, ctx});
+  if (!s.armed.load(relaxed) && !s.armed.exchange(true, relaxed) && !closed()) arm(dir);
   lock_.lock();
   std::error_code now = closed_.load(relaxed) ? make_error_code(Errc::closed) : w.early;
   if (now || s.ready) {  // closed, canceled, or readiness came since the caller's last try
@@ -215,7 +246,6 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
   } cleanup{w, timed};
   park(dir == Dir::read ? WaitReason::io_read : WaitReason::io_write, [&](Fiber* self) {
     w.fiber = self;
-    if (!s.armed) arm(dir);
     s.waiter = &w;
     if (timed) start_timer(&w);
     lock_.unlock();
@@ -234,9 +264,11 @@ void PollDesc::close() noexcept {
   Fiber* r = take_waiter(slots_[0], make_error_code(Errc::closed));
   Fiber* w = take_waiter(slots_[1], make_error_code(Errc::closed));
   ::shutdown(fd_, SHUT_RDWR);
-  std::error_code ignored;
-  desc_.cancel(ignored);  // the armed waits complete and drop their references
   lock_.unlock();
+  // Outside lock_ (an edge holds the descriptor mutex while it takes
+  // lock_). Dequeues the edge ops: their completions drop their references.
+  // An arm() racing this finds the descriptor shut down and completes at once.
+  reactor_.deregister_descriptor(fd_, data_, /*closing=*/false);
   if (r) ready(r);
   if (w) ready(w);
 }

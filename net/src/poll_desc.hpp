@@ -4,7 +4,9 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
+// After io_context.hpp, which they need first.
+#include <asio/detail/reactor.hpp>
+#include <asio/detail/reactor_op.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -27,7 +29,7 @@ class AsioPoller final : public spindle::detail::Poller {
   bool has_waiters() const override { return armed_.load(std::memory_order_relaxed) > 0; }
 
   asio::io_context& io() { return io_; }
-  // Counts Asio waits in flight, so idle Ms know there is I/O to poll for.
+  // Counts the edge ops queued, so idle Ms know there is I/O to poll for.
   void armed(int delta) { armed_.fetch_add(delta, std::memory_order_relaxed); }
 
  private:
@@ -77,15 +79,34 @@ class PollDesc {
 
  private:
   struct Waiting;
+  // Asio's reactor reports a readiness edge of the fd to this op, which
+  // stays queued in the reactor from the direction's first wait until
+  // close(): the fd is registered once and never re-armed (no epoll_ctl per
+  // wait), as Go's netpoller does. Reaches into asio::detail (the
+  // epoll_reactor's op queue): see net/README.md.
+  struct Edge : asio::detail::reactor_op {
+    Edge(PollDesc* p, Dir d) : reactor_op({}, &perform, &aborted), pd(p), dir(d) {}
+    // An edge; on the polling thread, under the reactor's descriptor mutex.
+    static status perform(reactor_op* op) noexcept;
+    // Dequeued by close() (or never run, owner == nullptr, at shutdown).
+    static void aborted(void* owner, asio::detail::scheduler_operation* op, const std::error_code&,
+                        std::size_t) noexcept;
+    PollDesc* const pd;
+    const Dir dir;
+  };
   struct Slot {
-    bool armed = false;         // an Asio wait is in flight
-    bool ready = false;         // readiness arrived with nobody waiting
-    Waiting* waiter = nullptr;  // the parked fiber's wait
+    // Set once, before lock_ (arming takes the reactor's descriptor mutex,
+    // which the edge holds when it takes lock_); relaxed: the exchange only
+    // picks who arms.
+    std::atomic<bool> armed{false};
+    bool ready = false;         // guarded by lock_: an edge came with nobody waiting
+    Waiting* waiter = nullptr;  // guarded by lock_: the parked fiber's wait
   };
 
   PollDesc(AsioPoller& poller, int fd);
+  ~PollDesc();
   void arm(Dir dir);
-  void on_ready(Dir dir, const std::error_code& ec) noexcept;
+  void on_edge(Dir dir) noexcept;
   static void on_deadline(Timer* t) noexcept;
   void on_context_done(Waiting& w, std::error_code why) noexcept;
   Fiber* take_waiter(Slot& s, std::error_code outcome) noexcept;
@@ -93,9 +114,11 @@ class PollDesc {
 
   spindle::detail::SpinLock lock_;
   AsioPoller& poller_;  // outlives every PollDesc (see the README's lifetime)
-  asio::posix::stream_descriptor desc_;
+  asio::detail::reactor& reactor_;
+  asio::detail::reactor::per_descriptor_data data_ = nullptr;  // the reactor's state for fd_
   const int fd_;
   Slot slots_[2];
+  Edge edges_[2];
   // Written under lock_; read without it before each syscall (relaxed: a
   // stale false only costs one syscall on a shut-down socket).
   std::atomic<bool> closed_{false};
