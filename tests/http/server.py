@@ -5,7 +5,7 @@ The client is deliberately small and literal: it parses responses itself
 (status line, fields, Content-Length or chunked bodies) so a test sees the
 bytes on the wire, not what a forgiving library made of them.
 """
-import errno
+import ctypes
 import os
 import queue
 import re
@@ -22,6 +22,17 @@ import unittest
 HELLO = os.environ.get("SPINDLE_HELLO")  # run.py sets it from --hello
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0  # seconds until "listening on" must appear
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def child_setup():
+    """In hello, before exec: the raised file limit (slowloris), and death
+    with this process, so a runner killed by meson's timeout leaks no server."""
+    raise_nofile()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def raise_nofile():
@@ -49,7 +60,7 @@ class Hello:
         # The server's log goes to a file: a pipe nobody reads would block it.
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     preexec_fn=raise_nofile)
+                                     preexec_fn=child_setup)
         lines = queue.Queue()
 
         def pump():  # keeps reading stdout so the server never blocks on it

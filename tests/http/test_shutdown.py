@@ -125,13 +125,16 @@ class Shutdown(unittest.TestCase):
         """Once "listening on" is printed a supervisor may stop the server at
         any moment; the signal wiring must already be in place. Repeated,
         since the window (if any) is short."""
+        tries = 50  # about 10 ms each
         codes = []
-        for _ in range(20):
+        for _ in range(tries):
             h = Hello().start()
             h.signal(signal.SIGTERM)
             codes.append(h.wait(EXIT_WITHIN))
             h.kill()
-        self.assertEqual(codes, [0] * 20, "exit statuses (-15: killed by the signal)")
+        bad = [c for c in codes if c != 0]
+        self.assertEqual(bad, [], f"{len(bad)} of {tries} runs did not exit 0 "
+                                  f"(-15: killed by the signal, no handler yet)")
 
     def test_sigint_is_graceful_too(self):
         with self.conn() as c:
