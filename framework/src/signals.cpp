@@ -10,6 +10,12 @@
 // dispositions come back first, then the write end is retired and closed
 // once no handler is still using it, so a late signal never writes to a
 // closed, possibly reused, descriptor.
+//
+// Known gap: the fiber holds a Server&. A signal that lands after the
+// Server is destroyed but before spindle::run unwinds the fiber (the end of
+// a main_fn that declared the Server) would call shutdown() on a dead
+// object; closing that window needs the Server to stop the watch from its
+// destructor, which its public surface has no hook for.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
