@@ -99,9 +99,11 @@ int main(int argc, char** argv) {
       status = 1;
       return;
     }
+    // The handlers go in before the line that tells a supervisor (and the
+    // tests) it may send SIGTERM.
+    http::shutdown_on_signals(srv);
     std::printf("listening on %s:%u\n", opt.host.c_str(), addr->port());
     std::fflush(stdout);
-    http::shutdown_on_signals(srv);
     (void)srv.serve();
   });
   return status;

@@ -73,15 +73,18 @@ net::Result<std::string_view> ServerConn::body(std::size_t limit) {
     must_close_ = true;
     return net::Result<std::string_view>(make_error_code(Errc::body_too_large));
   };
-  if (auto cl = parser_.content_length(); cl && *cl > limit) return too_large();
-  while (!parser_.complete()) {
+  // A Content-Length or a chunk size beyond the limit is refused before
+  // its bytes are waited for.
+  while (pending_body() + parser_.announced() <= limit) {
+    if (parser_.complete()) {
+      body_ = view_.empty() ? std::string_view(store_).substr(store_off_) : view_;
+      view_ = {};
+      store_off_ = store_.size();
+      return *body_;
+    }
     if (net::Status s = pump_body(true); !s) return s.error();
-    if (pending_body() > limit) return too_large();
   }
-  body_ = view_.empty() ? std::string_view(store_).substr(store_off_) : view_;
-  view_ = {};
-  store_off_ = store_.size();
-  return *body_;
+  return too_large();
 }
 
 net::Result<std::size_t> ServerConn::read_body(void* buf, std::size_t len) {
@@ -114,13 +117,9 @@ void ServerConn::drain_body() {
     must_close_ = true;
     return;
   }
-  if (auto cl = parser_.content_length(); cl && *cl > cfg_.max_body_bytes) {
-    must_close_ = true;
-    return;
-  }
   view_ = {};
   while (!parser_.complete()) {
-    if (!pump_body(false) || parser_.body_bytes() > cfg_.max_body_bytes) {
+    if (parser_.body_bytes() + parser_.announced() > cfg_.max_body_bytes || !pump_body(false)) {
       must_close_ = true;
       return;
     }

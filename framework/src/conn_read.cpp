@@ -26,7 +26,7 @@ int ServerConn::read_head(bool first) {
       }
     }
     if (begun) {
-      switch (scanner_.scan(rbuf_.data())) {
+      switch (scanner_.scan(rbuf_.unread())) {
         case HeadScanner::Outcome::complete:
           return 0;
         case HeadScanner::Outcome::uri_too_long:
@@ -61,37 +61,42 @@ net::Result<std::size_t> ServerConn::wait_and_fill(bool idle) {
     rbuf_.release_if_empty();
     if (out_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(out_);
     if (wbody_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(wbody_);
-    {
-      // Either shutdown() set shutting_down before it looked at idle_
-      // (then we see it here), or it finds idle_ set and closes us.
-      std::lock_guard lock(idle_mu_);
-      if (closed_by_server_ || srv_.shutting_down.load()) return net::Errc::closed;
-      idle_ = true;
-    }
+    if (!enter_idle()) return net::Errc::closed;
     net::Status ready = conn_.wait_readable();
-    {
-      std::lock_guard lock(idle_mu_);
-      idle_ = false;
-      if (closed_by_server_) return net::Errc::closed;
-    }
+    if (!leave_idle()) return net::Errc::closed;
     if (!ready) return ready.error();
   }
 }
 
+bool ServerConn::enter_idle() noexcept {
+  auto busy = IdleState::busy;
+  if (!state_.compare_exchange_strong(busy, IdleState::idle)) return false;  // force_close
+  if (!srv_.shutting_down.load()) return true;
+  // shutdown() may not have seen us idle: close ourselves.
+  (void)leave_idle();
+  return false;
+}
+
+bool ServerConn::leave_idle() noexcept {
+  auto idle = IdleState::idle;
+  return state_.compare_exchange_strong(idle, IdleState::busy);
+}
+
+// A fiber that leaves idle between the peek and the CAS wins the CAS and
+// serves what woke it; once shutting_down is set it never enters idle
+// again, so the CAS cannot meet a later idle period (no ABA).
 void ServerConn::close_if_idle() noexcept {
-  std::lock_guard lock(idle_mu_);
-  if (!idle_ || closed_by_server_) return;
+  if (state_.load() != IdleState::idle) return;
   // A request already sent is served (the fiber wakes for it and answers
   // with "Connection: close"), never reset.
   char c;
   if (::recv(conn_.fd(), &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) return;
-  closed_by_server_ = true;
-  conn_.close();
+  auto idle = IdleState::idle;
+  if (state_.compare_exchange_strong(idle, IdleState::closed)) conn_.close();
 }
 
 void ServerConn::force_close() noexcept {
-  std::lock_guard lock(idle_mu_);
-  closed_by_server_ = true;
+  state_.store(IdleState::closed);
   conn_.close();
 }
 

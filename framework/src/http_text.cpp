@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "ascii.hpp"
 #include "http_text.hpp"
 #include "path.hpp"
 
@@ -33,10 +34,7 @@ std::string_view cut(std::string_view& s, char sep) noexcept {
 // RFC 9110 tchar.
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
+  return std::all_of(s.begin(), s.end(), detail::is_tchar);
 }
 
 // Go's parseCookieValue: an optional pair of quotes around bytes that are

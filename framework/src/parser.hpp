@@ -1,22 +1,24 @@
-// One request's framing, parsed by llhttp (strict mode) plus the checks
-// llhttp 8.1 leaves to its user.
+// One request's framing: the header section parsed by llhttp (strict
+// mode) plus the checks llhttp 8.1 leaves to its user; the body framed
+// here (Content-Length counted, chunked decoded by ChunkedDecoder).
 //
 // parse_head() runs over a complete header section (see head_scan.hpp) in
 // one llhttp_execute, so names and values are views into that one buffer;
-// parse_body() then feeds the bytes after it, piece by piece as they are
-// read, and stops at the end of the message (llhttp is paused there), so
-// the next pipelined request is never touched.
+// parse_body() then takes the bytes after it, piece by piece as they are
+// read, and stops at the end of the message, so the next pipelined request
+// is never touched.
 //
 // What llhttp 8.1 strict mode rejects by itself: both Content-Length and
 // Transfer-Encoding, repeated or malformed Content-Length ("+5", "5, 5",
-// empty), chunked not last or twice, bare LF at the end of header lines and
-// of chunk sizes and data, bad characters in names and values. What is
-// checked here: obs-fold (head_scan), Transfer-Encoding on HTTP/1.0 (400),
-// codings other than chunked (501, RFC 9112 §6.1), versions other than
-// HTTP/1.x (505; 1.2+ is served as 1.1, RFC 9110 §6.2; llhttp's
-// LENIENT_VERSION is on only so that this decision is ours), Host (RFC 9112
-// §3.2: exactly one, valid, on 1.1), a bare LF ending the trailer section,
-// and the bytes spent on chunk extensions and trailers.
+// empty), chunked not last or twice, bare LF at the end of header lines,
+// bad characters in names and values. What is checked here: the request
+// line's single spaces and its version's presence (llhttp skips repeated
+// spaces and takes a missing version for HTTP/0.9), an empty field name
+// (llhttp 8.1 glues ": v" onto the previous field), obs-fold (head_scan),
+// Transfer-Encoding on HTTP/1.0 or empty (400), codings other than chunked
+// (501, RFC 9112 §6.1), versions other than HTTP/1.x (505; 1.2+ is served
+// as 1.1, RFC 9110 §6.2; llhttp's LENIENT_VERSION is on only so that this
+// decision is ours), Host (RFC 9112 §3.2: exactly one, valid, on 1.1).
 #pragma once
 
 #include <llhttp.h>
@@ -28,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chunked.hpp"
 #include "spindle/http/request.hpp"
 #include "target.hpp"
 
@@ -57,23 +60,25 @@ class Parser {
   // The message is complete (no body, or all of it parsed).
   bool complete() const noexcept { return complete_; }
   // Decoded body bytes parsed so far.
-  std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+  std::uint64_t body_bytes() const noexcept;
+  // Body bytes announced (by Content-Length or the current chunk's size)
+  // and not parsed yet: a size limit can be enforced before they arrive.
+  // body_bytes() + announced() fits 64 bits (the decoder refuses more).
+  std::uint64_t announced() const noexcept;
   // Why parsing failed, for the log.
   const char* reason() const noexcept { return reason_; }
 
-  // Feeds body bytes; on_body gets the decoded pieces (views into data).
-  // Returns how many bytes of data belong to this message (the rest is the
-  // next request), or nullopt if the body is malformed.
-  using BodySink = void (*)(void* ctx, const char* at, std::size_t len);
+  // Feeds body bytes; sink (may be null) gets the decoded pieces (views
+  // into data). Returns how many bytes of data belong to this message (the
+  // rest is the next request), or nullopt if the body is malformed.
   std::optional<std::size_t> parse_body(std::string_view data, BodySink sink, void* ctx);
 
  private:
   friend struct ParserCallbacks;
-  int finish_head();
-  bool trailer_ends_with_crlf(std::string_view fed) const noexcept;
+  int finish_head(std::string_view head);
 
   llhttp_t p_{};
-  std::size_t max_headers_, max_trailer_bytes_;
+  std::size_t max_headers_;
   std::vector<Header> headers_;  // capacity kept from request to request
 
   std::string_view method_, target_, host_;
@@ -87,14 +92,12 @@ class Parser {
   bool in_value_ = false;  // the last header callback was a value
   bool head_done_ = false, complete_ = false, chunked_ = false, keep_alive_ = false;
   bool te_other_ = false;  // a Transfer-Encoding other than "chunked"
+  bool te_empty_ = false;  // an empty Transfer-Encoding
 
-  // Body state.
-  BodySink sink_ = nullptr;
-  void* sink_ctx_ = nullptr;
-  std::uint64_t body_bytes_ = 0, ext_bytes_ = 0, trailer_bytes_ = 0;
-  std::size_t trailers_ = 0;
-  char tail_[2] = {0, 0};  // the last two body bytes fed, for the final CRLF check
-  bool body_error_ = false;
+  // Body state: a Content-Length body counts down length_left_; a chunked
+  // one is decoded by chunks_.
+  std::uint64_t length_left_ = 0;
+  ChunkedDecoder chunks_;
 };
 
 }  // namespace spindle::http::detail

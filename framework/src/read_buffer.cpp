@@ -20,11 +20,13 @@ void ReadBuffer::make_room() {
     return;
   }
   std::size_t cap = std::max(next_cap_, used + kMinBlock);
-  auto fresh = std::make_unique_for_overwrite<char[]>(cap);
+  auto fresh = cap == kMinBlock ? block_cache::take() : std::make_unique_for_overwrite<char[]>(cap);
   if (used) std::memcpy(fresh.get(), buf_.get() + begin_, used);
   if (hold_) {
     retired_ = std::move(buf_);  // a second hold-move cannot happen: the fresh block has no hold
     hold_ = 0;
+  } else {
+    drop_block();
   }
   buf_ = std::move(fresh);
   cap_ = cap;
@@ -67,8 +69,16 @@ void ReadBuffer::release_hold() noexcept {
 
 void ReadBuffer::release_if_empty() noexcept {
   if (begin_ != end_ || hold_) return;
-  buf_.reset();
+  drop_block();
   cap_ = begin_ = end_ = 0;
+}
+
+void ReadBuffer::drop_block() noexcept {
+  if (buf_ && cap_ == kMinBlock) {
+    block_cache::give(std::move(buf_));
+  } else {
+    buf_.reset();
+  }
 }
 
 }  // namespace spindle::http::detail

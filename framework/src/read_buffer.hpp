@@ -8,13 +8,16 @@
 // method, target and headers are views into this buffer, so reading more of
 // the body must not move them. Room is then made by moving only the unread
 // bytes, or by moving them to a fresh block while the old one stays alive
-// until release_hold().
+// until release_hold(). Blocks of the smallest size come from and go back
+// to block_cache (a per-thread cache: see block_cache.hpp).
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string_view>
 
+#include "block_cache.hpp"
 #include "spindle/net/bufio.hpp"
 #include "spindle/net/conn.hpp"
 
@@ -22,12 +25,16 @@ namespace spindle::http::detail {
 
 class ReadBuffer {
  public:
-  static constexpr std::size_t kMinBlock = 4 * 1024;
+  static constexpr std::size_t kMinBlock = block_cache::kBlockSize;
 
   explicit ReadBuffer(net::Conn& conn, std::size_t max_block) : conn_(conn), max_(max_block) {}
+  ~ReadBuffer() { drop_block(); }
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
 
   // Unread bytes.
   std::string_view data() const noexcept { return {buf_.get() + begin_, end_ - begin_}; }
+  std::span<char> unread() noexcept { return {buf_.get() + begin_, end_ - begin_}; }
   bool empty() const noexcept { return begin_ == end_; }
 
   // Reads once (parking if nothing is there), appending to data(); 0 at EOF.
@@ -45,6 +52,7 @@ class ReadBuffer {
 
  private:
   void make_room();
+  void drop_block() noexcept;  // frees buf_ (to block_cache if it came from there)
   net::Result<std::size_t> read_once();
 
   net::Conn& conn_;

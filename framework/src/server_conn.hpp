@@ -7,9 +7,9 @@
 // only waits for readability while the handler runs with its body read.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -126,11 +126,21 @@ class ServerConn {
   bool watching_ = false;
   spindle::WaitGroup watcher_;
 
-  // Idle parking versus shutdown: guarded by idle_mu_ (a plain mutex held
-  // only around a flag change and one non-blocking syscall, never a park).
-  std::mutex idle_mu_;
-  bool idle_ = false;              // parked waiting for a request's first byte
-  bool closed_by_server_ = false;  // close_if_idle/force_close closed conn_
+  // Idle parking versus shutdown, without a lock (conn_read.cpp):
+  //   busy --(fiber parks for a request's first byte)--> idle
+  //   idle --(fiber wakes)--> busy
+  //   idle --(close_if_idle: nothing has arrived)--> closed
+  //   any  --(force_close)--> closed, for good
+  // The fiber's moves are CASes, so a move that finds `closed` fails and
+  // the fiber ends. All accesses are seq_cst: the fiber's "busy->idle, then
+  // load shutting_down" and shutdown()'s "store shutting_down, then load
+  // state_" are a Dekker pair, so either the fiber sees shutting_down (and
+  // closes itself) or shutdown() sees it idle (and closes it), never
+  // neither.
+  enum class IdleState : unsigned char { busy, idle, closed };
+  bool enter_idle() noexcept;  // false: the server is closing this connection
+  bool leave_idle() noexcept;  // false: the server closed it while it parked
+  std::atomic<IdleState> state_{IdleState::busy};
 };
 
 }  // namespace spindle::http::detail

@@ -26,7 +26,7 @@ class ServerState {
   const ServerConfig cfg;
 
   // Set once by shutdown() (seq_cst, with ServerConn::state_: see
-  // ServerConn::wait_idle). Connections read it to answer with
+  // ServerConn::enter_idle). Connections read it to answer with
   // "Connection: close" and to stop idling.
   std::atomic<bool> shutting_down{false};
   // Cancelled at the end of the grace period; request contexts derive

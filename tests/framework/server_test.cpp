@@ -314,7 +314,28 @@ TEST_CASE("request smuggling and malformed framing: 400 (or 501/505) and close")
       {"lower-case method", "get / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"malformed version", "GET / HTTP/1.10\r\nHost: x\r\n\r\n", 400},
       {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
-      {"HTTP/0.9", "GET /\r\n\r\n", 505},
+      {"HTTP/0.9 (no version)", "GET /\r\n\r\n", 400},
+      {"two spaces before the target", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"two spaces before the version", "GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"empty field name", "POST / HTTP/1.1\r\nHost: x\r\n: v\r\nContent-Length: 5\r\n\r\nhello",
+       400},
+      {"empty TE", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n", 400},
+      {"Host port not digits", "GET / HTTP/1.1\r\nHost: x:port\r\n\r\n", 400},
+      {"Host two ports", "GET / HTTP/1.1\r\nHost: x:80:80\r\n\r\n", 400},
+      {"Host IPv6 unclosed", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+      {"Host bad IPv6", "GET / HTTP/1.1\r\nHost: [x::1]\r\n\r\n", 400},
+      {"Host bad escape", "GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", 400},
+      {"obs-fold in a trailer",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\nhello\r\n0\r\nX: a\r\n b\r\n\r\n",
+       400},
+      {"whitespace after a chunk size",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+       400},
+      {"huge chunk size: 413 at once",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "FFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
+       413},
       {"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", 417},
   };
   for (const Case& c : cases) {
@@ -342,6 +363,11 @@ TEST_CASE("valid edge forms: absolute-form, OPTIONS *, HTTP/1.2, leading CRLF") 
   r = request(fd, "\r\nGET /v HTTP/1.2\r\nHost: h\r\n\r\n");
   CHECK(r.status == 200);
   CHECK(r.body == "/v?");
+  for (const char* h : {"[::1]:80", "[v1.a:b]", "a%20b:", "127.0.0.1", ""}) {
+    r = request(fd, std::string("GET /h HTTP/1.1\r\nHost: ") + h + "\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(host == h);
+  }
   ::close(fd);
 }
 
@@ -384,6 +410,16 @@ TEST_CASE("chunked request bodies with extensions and trailers") {
   CHECK(r.body == "POST /c |hello world");
   r = request(fd, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n");  // framing stayed in step
   CHECK(r.body == "GET /after |");
+  // BWS around ';' and '=', quoted-pairs, an extension after a value.
+  r = request(fd,
+              "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "5 ; a = b;c\r\nhello\r\n1;q=\"say \\\"hi\\\" \\\\ ok\"\r\n!\r\n0\r\n\r\n");
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /c |hello!");
+  // OWS with HTAB around a Content-Length.
+  r = request(fd, "POST /l HTTP/1.1\r\nHost: x\r\nContent-Length:\t5 \t\r\n\r\nhello");
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /l |hello");
   ::close(fd);
 }
 

@@ -1,0 +1,29 @@
+// A per-thread cache of read-buffer blocks of the smallest size.
+//
+// An idle keep-alive connection holds no read buffer (so 10,000 of them
+// hold no buffers): it gives its block back before it parks and takes one
+// when its next bytes come. For a client that pauses between requests or
+// pipelined bursts that is a malloc/free pair per wake-up, of a size
+// glibc's tcache does not cover (a few hundred instructions). Blocks given
+// back on a thread wait here, a few at most, for the next take on that
+// thread.
+//
+// Fibers migrate between threads: take() and give() look the thread's
+// cache up and are done with it with no scheduling point in between, and
+// they are out of line, so no caller keeps a thread-local address across
+// a park.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+namespace spindle::http::detail::block_cache {
+
+inline constexpr std::size_t kBlockSize = 4 * 1024;  // bytes: a request head fits
+
+// A block of kBlockSize bytes (uninitialized).
+std::unique_ptr<char[]> take();
+// Gives a block of kBlockSize bytes back (kept, or freed if the cache is full).
+void give(std::unique_ptr<char[]> block) noexcept;
+
+}  // namespace spindle::http::detail::block_cache
