@@ -9,8 +9,18 @@
 //     ->  re-check the global queue and every P's queue.
 // Whichever runs second sees the other: either the readier sees an idle P
 // and no spinner and starts an M, or the idler sees the work and takes a P
-// back. Timers follow the same shape with the poller: add timer -> fence ->
-// read poller_busy / poll_until, against poller_busy=true -> read timers.
+// back. Timers follow the same shape with the poller (wake_poller):
+//     add timer  ->  fence  ->  read poller_busy, poll_until
+// against the idle M's
+//     poller_busy=true  ->  read every P's timers  ->  block until the earliest
+// and, when it finds nothing to wait for,
+//     poller_busy=false  ->  fence  ->  read every P's timers again.
+// A timer added while an M blocks (or is about to) interrupts it if it is
+// earlier than the poll's deadline (0: still being computed); a timer added
+// while nobody polls calls wakep(), whose spinner ends in the poller. The
+// re-read closes the gap where the adder saw poller_busy (so only
+// interrupted) but the M had already read the timers and was leaving: the
+// interrupt is remembered by the poller, not by an M that does not poll.
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -171,6 +181,8 @@ static void stopm(M* m) {
   }
 }
 
+static void wake_poller(std::int64_t when);
+
 // A P with no M: give it one if there is anything for it to do, else make
 // it idle (Go's handoffp).
 void handoffp(P* pp) {
@@ -183,8 +195,8 @@ void handoffp(P* pp) {
     std::lock_guard lock(rt->lock);
     pidleput(pp);
   }
-  // Its timers now belong to whoever polls: make the poller recompute.
-  if (pp->timers.next() != kNever) poller()->interrupt();
+  // Its timers now belong to whoever polls (Go's handoffp -> wakeNetPoller).
+  if (std::int64_t when = pp->timers.next(); when != kNever) wake_poller(when);
 }
 
 // ---------------------------------------------------------------------------
@@ -208,9 +220,15 @@ void add_timer(Timer* t) {
   // Once added, t may fire on another thread and its owner free it: read
   // what we need first.
   std::int64_t when = t->when;
-  if (!pp->timers.add(t)) return;
   // The new earliest timer of pp: make sure somebody will wake for it.
-  full_fence();
+  if (pp->timers.add(t)) wake_poller(when);
+}
+
+// A timer due at `when` was published: the M blocked in the poller wakes
+// for it if it would sleep past it; with nobody polling, a spinning M is
+// started, which fires it or ends in the poller (Go's wakeNetPoller).
+static void wake_poller(std::int64_t when) {
+  full_fence();  // order the timer's publication before these loads
   if (rt->poller_busy.load(seq_cst)) {
     std::int64_t until = rt->poll_until.load(seq_cst);
     if (until == 0 || when < until) poller()->interrupt();
@@ -294,11 +312,17 @@ static bool recheck_after_idle(M* m, bool was_spinning) {
 // Blocks in the poller if this M may (one at a time, and only if there is a
 // timer or I/O to wait for). Returns true if it came back holding a P.
 static bool poll_idle(M* m) {
-  if (rt->poller_busy.exchange(true, seq_cst)) return false;
-  std::int64_t until = earliest_timer();
-  if (until == kNever && !poller()->has_waiters()) {
+  std::int64_t until;
+  for (;;) {
+    if (rt->poller_busy.exchange(true, seq_cst)) return false;
+    full_fence();  // poller_busy=true before the timer reads (StoreLoad)
+    until = earliest_timer();
+    if (until != kNever || poller()->has_waiters()) break;
     rt->poller_busy.store(false, seq_cst);
-    return false;
+    // A timer added after our read saw poller_busy and only interrupted the
+    // poller nobody will block in: look again (see the protocol above).
+    full_fence();
+    if (earliest_timer() == kNever) return false;
   }
   rt->poll_until.store(until, seq_cst);
   G* ready = netpoll(until);
