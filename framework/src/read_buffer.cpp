@@ -37,11 +37,14 @@ void ReadBuffer::make_room() {
 net::Result<std::size_t> ReadBuffer::read_once() {
   spindle::preempt_point();
   if (!buf_ || end_ == cap_) make_room();
-  auto n = conn_.try_read(buf_.get() + end_, cap_ - end_);
+  const std::size_t room = cap_ - end_;
+  auto n = conn_.try_read(buf_.get() + end_, room);
   if (!n) return n;
   end_ += *n;
-  // A read that filled the buffer suggests more comes in large pieces.
-  if (end_ == cap_) next_cap_ = std::min(cap_ * 2, max_);
+  // A read that filled half a block or more suggests more comes in large
+  // pieces. (Filling the last few bytes after pipelined requests does not:
+  // growing then made every later wake-up allocate and free a large block.)
+  if (*n == room && room >= cap_ / 2) next_cap_ = std::min(cap_ * 2, max_);
   return n;
 }
 

@@ -3,10 +3,10 @@
 //
 // Like net::BufReader it holds no memory while the connection is idle (a
 // read that finds nothing gives an empty buffer back before it parks) and
-// grows by doubling when a read fills it. Unlike BufReader it can hold
-// the bytes before the cursor in place: while a handler runs, its request's
-// method, target and headers are views into this buffer, so reading more of
-// the body must not move them. Room is then made by moving only the unread
+// grows by doubling when a read fills half a block or more. Unlike
+// BufReader it can hold the bytes before the cursor in place: while a
+// handler runs, its request's method, target and headers are views into
+// this buffer, so reading more of the body must not move them. Room is then made by moving only the unread
 // bytes, or by moving them to a fresh block while the old one stays alive
 // until release_hold(). Blocks of the smallest size come from and go back
 // to block_cache (a per-thread cache: see block_cache.hpp).
