@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "spindle/context.hpp"
 #include "spindle/net/conn.hpp"
 #include "spindle/runtime.hpp"
 #include "spindle/timer.hpp"
@@ -40,8 +41,12 @@ Result<Addrinfo> resolve(std::string_view host, std::uint16_t port) {
 
 }  // namespace
 
-Result<Conn> dial(std::string_view host, std::uint16_t port, std::chrono::milliseconds timeout) {
-  Deadline deadline = Clock::now() + timeout;
+namespace {
+
+// Connects to the first of host's addresses that answers; connect(addr)
+// does one attempt. A timeout or cancellation ends the search.
+template <class Connect>
+Result<Conn> dial_each(std::string_view host, std::uint16_t port, Connect connect) {
   auto list = resolve(host, port);
   if (!list) return list.error();
   std::error_code last = std::make_error_code(std::errc::host_unreachable);
@@ -49,12 +54,24 @@ Result<Conn> dial(std::string_view host, std::uint16_t port, std::chrono::millis
     Address addr;
     std::memcpy(&addr.storage, ai->ai_addr, ai->ai_addrlen);
     addr.length = ai->ai_addrlen;
-    auto conn = Conn::connect(addr, deadline);
+    auto conn = connect(addr);
     if (conn) return conn;
     last = conn.error();
-    if (last == Errc::timeout) break;
+    if (last == Errc::timeout || last == Errc::canceled) break;
   }
   return last;
+}
+
+}  // namespace
+
+Result<Conn> dial(std::string_view host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  Deadline deadline = Clock::now() + timeout;
+  return dial_each(host, port, [&](const Address& a) { return Conn::connect(a, deadline); });
+}
+
+Result<Conn> dial(std::string_view host, std::uint16_t port, const Context& ctx) {
+  if (std::error_code ec = detail::context_error(ctx)) return ec;
+  return dial_each(host, port, [&](const Address& a) { return Conn::connect(a, ctx); });
 }
 
 }  // namespace spindle::net

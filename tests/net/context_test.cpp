@@ -87,6 +87,7 @@ TEST_CASE("a context done already fails the call at once, reading nothing") {
     CHECK(p.client.write_all("x", 1, ctx).error() == net::Errc::canceled);
     CHECK(p.ln.accept(ctx).error() == net::Errc::canceled);
     CHECK(net::Conn::connect(p.ln.address(), ctx).error() == net::Errc::canceled);
+    CHECK(net::dial("127.0.0.1", p.ln.address().port(), ctx).error() == net::Errc::canceled);
     // Nothing was consumed.
     REQUIRE(p.client.read_full(buf, 3).ok());
     CHECK(std::string(buf, 3) == "abc");
@@ -141,10 +142,12 @@ TEST_CASE("cancel wakes a parked write and a parked accept") {
     after(20ms, wg, acancel);
     CHECK(p.ln.accept(actx).error() == net::Errc::canceled);
     wg.wait();
-    // The listener still accepts.
-    auto c = net::dial("127.0.0.1", p.ln.address().port());
+    // The listener still accepts; dial with a live context connects.
+    auto [dctx, dcancel] = spindle::with_timeout(spindle::Context::background(), 10s);
+    auto c = net::dial("127.0.0.1", p.ln.address().port(), dctx);
     REQUIRE(c.ok());
     CHECK(p.ln.accept().ok());
+    dcancel();
   });
 }
 

@@ -178,10 +178,15 @@ TEST_CASE("a CPU-bound fiber on one P does not delay I/O on the other") {
         if (!n || *n == 0 || !c->write_all(buf, *n)) return;
       }
     });
+    // The hog must be gone before this fiber returns: `stop` lives on this
+    // stack, and a hog still spinning would keep run() from returning.
     std::atomic<bool> stop{false};
+    spindle::WaitGroup hog_done;
+    hog_done.add(1);
     spindle::go([&] {  // hogs its P: no scheduling point at all
       while (!stop.load(std::memory_order_relaxed)) {
       }
+      hog_done.done();
     });
     // A plain thread measures round trips while the hog runs.
     std::thread client([&] {
@@ -200,6 +205,7 @@ TEST_CASE("a CPU-bound fiber on one P does not delay I/O on the other") {
       stop = true;
     });
     spindle::blocking([&] { client.join(); });
+    hog_done.wait();
     ln.close();
   });
   double worst = 0;

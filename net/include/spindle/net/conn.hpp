@@ -185,5 +185,9 @@ class Listener {
 // connects to the first address that answers within timeout.
 Result<Conn> dial(std::string_view host, std::uint16_t port,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// As above, bounded by ctx instead of a timeout (Go's DialContext). The DNS
+// lookup itself is not interrupted: a context done during it is noticed
+// when it returns.
+Result<Conn> dial(std::string_view host, std::uint16_t port, const Context& ctx);
 
 }  // namespace spindle::net
