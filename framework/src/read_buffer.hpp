@@ -6,10 +6,11 @@
 // grows by doubling when a read fills half a block or more. Unlike
 // BufReader it can hold the bytes before the cursor in place: while a
 // handler runs, its request's method, target and headers are views into
-// this buffer, so reading more of the body must not move them. Room is then made by moving only the
-// unread bytes, or by moving them to a fresh block while the old one stays alive until
-// release_hold(). Blocks of the smallest size come from and go back to block_cache (a per-thread
-// cache: see block_cache.hpp).
+// this buffer, so reading more of the body must not move them. Room is
+// then made by moving only the unread bytes, or by moving them to a fresh
+// block while the old one stays alive until release_hold(). Blocks of the
+// smallest size come from and go back to block_cache (a per-thread cache:
+// see block_cache.hpp).
 #pragma once
 
 #include <cstddef>
