@@ -124,6 +124,7 @@ class CancelNode final : public ContextNode, public std::enable_shared_from_this
   }
 
   bool remove(DoneHook* h) noexcept {
+    if (!cancelable_) return false;  // add() never queued it: no lock to share
     lock_.lock();
     bool removed = h->queued;
     if (removed) hooks_.unlink(h);
@@ -137,6 +138,9 @@ class CancelNode final : public ContextNode, public std::enable_shared_from_this
   }
 
   std::error_code err() noexcept {
+    // The background is never done, and every context derived without a
+    // cancel shares it: answer without touching its lock.
+    if (!cancelable_) return {};
     lock_.lock();
     ContextError e = err_;
     lock_.unlock();
