@@ -148,6 +148,14 @@ Status Conn::wait_read(const Context* ctx) {
   return ok();
 }
 
+bool Conn::when_readable(Deadline deadline, ReadableFn fn, void* arg) {
+  return pd_ && pd_->notify_readable(to_deadline(deadline), fn, arg);
+}
+
+bool Conn::cancel_when_readable() noexcept {
+  return pd_ && pd_->cancel_notify();
+}
+
 Status Conn::read_all(void* buf, std::size_t len, const Context* ctx) {
   auto* p = static_cast<char*>(buf);
   while (len > 0) {

@@ -22,6 +22,10 @@ constexpr auto relaxed = std::memory_order_relaxed;
 // inside poll(), on the polling thread, and no fiber switch happens there,
 // so a thread_local is right here (see fiber_local.hpp for when it is not).
 thread_local spindle::detail::ReadyList* t_ready = nullptr;
+// The PollDescs whose fiber-less wait an edge took during this thread's
+// poll, linked through Notify::next; their callbacks run once the poll's
+// handlers are done (PollDesc::run_edge_notifies).
+thread_local PollDesc* t_notified = nullptr;
 
 std::unique_ptr<spindle::detail::Poller> make_poller() {
   return std::make_unique<AsioPoller>();
@@ -45,6 +49,9 @@ AsioPoller::AsioPoller() : work_(asio::make_work_guard(io_)) {
 
 // Runs what is still queued (the completions of waits that unwinding or
 // close() cancelled), so every PollDesc reference is dropped, then stops.
+// A fiber-less wait that an edge takes now is dropped, not run: no fiber
+// can be started any more (its owner must have closed the socket before
+// the runtime ended, as http::Server's shutdown does).
 AsioPoller::~AsioPoller() {
   work_.reset();
   spindle::detail::ReadyList ignored;
@@ -52,6 +59,7 @@ AsioPoller::~AsioPoller() {
   io_.restart();
   io_.poll();
   t_ready = nullptr;
+  t_notified = nullptr;
 }
 
 void AsioPoller::poll(std::int64_t deadline, spindle::detail::ReadyList& ready) {
@@ -68,6 +76,7 @@ void AsioPoller::poll(std::int64_t deadline, spindle::detail::ReadyList& ready) 
     io_.poll();
   }
   t_ready = nullptr;
+  PollDesc::run_edge_notifies();
   if (io_.stopped()) io_.restart();
 }
 
@@ -176,9 +185,14 @@ void PollDesc::on_edge(Dir dir) noexcept {
   Slot& s = slot(dir);
   lock_.lock();
   Fiber* w = take_waiter(s, {});
-  if (!w) s.ready = true;
+  bool notify = !w && dir == Dir::read && take_notify({});
+  if (!w && !notify) s.ready = true;
   lock_.unlock();
   if (w) t_ready->push(w);
+  if (notify) {
+    notify_.next = t_notified;
+    t_notified = this;
+  }
 }
 
 void PollDesc::on_deadline(Timer* t) noexcept {
@@ -219,7 +233,7 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
     lock_.unlock();
     return now;
   }
-  if (s.waiter) {
+  if (s.waiter || (dir == Dir::read && notify_armed_)) {
     lock_.unlock();
     throw std::logic_error("spindle::net: two fibers waiting in the same direction on one socket");
   }
@@ -263,6 +277,7 @@ void PollDesc::close() noexcept {
   closed_.store(true, relaxed);
   Fiber* r = take_waiter(slots_[0], make_error_code(Errc::closed));
   Fiber* w = take_waiter(slots_[1], make_error_code(Errc::closed));
+  bool notify = take_notify(make_error_code(Errc::closed));
   ::shutdown(fd_, SHUT_RDWR);
   lock_.unlock();
   // Outside lock_ (an edge holds the descriptor mutex while it takes
@@ -271,6 +286,91 @@ void PollDesc::close() noexcept {
   reactor_.deregister_descriptor(fd_, data_, /*closing=*/false);
   if (r) ready(r);
   if (w) ready(w);
+  if (notify) finish_notify(true);
+}
+
+// ---------------------------------------------------------------------------
+// Fiber-less waits (net/README.md, "Fiber-less waits"). Exactly one taker
+// per arming: whoever finds notify_armed_ set under lock_ clears it.
+
+bool PollDesc::notify_readable(std::int64_t deadline, ReadableFn fn, void* arg) {
+  Slot& s = slot(Dir::read);
+  if (!s.armed.load(relaxed) && !s.armed.exchange(true, relaxed) && !closed()) arm(Dir::read);
+  lock_.lock();
+  if (closed_.load(relaxed) || s.ready) {  // read (again) instead: it reports either
+    s.ready = false;
+    lock_.unlock();
+    return false;
+  }
+  if (s.waiter || notify_armed_) {
+    lock_.unlock();
+    throw std::logic_error("spindle::net: two readers waiting on one socket");
+  }
+  refs_.fetch_add(1, relaxed);  // dropped by finish_notify
+  Notify& n = notify_;
+  n.pd = this;
+  n.fn = fn;
+  n.arg = arg;
+  n.outcome = {};
+  n.timed = deadline != spindle::detail::kNeverPoll;
+  n.timer_done.store(false, relaxed);  // the previous arming's timer is done (finish_notify)
+  n.when = deadline;
+  n.fire = on_notify_deadline;
+  // Under lock_, so a taker that finds it armed finds its timer started
+  // (stop_timer, else wait for timer_done).
+  if (n.timed) start_timer(&n);
+  notify_armed_ = true;
+  lock_.unlock();
+  return true;
+}
+
+bool PollDesc::take_notify(std::error_code outcome) noexcept {
+  if (!notify_armed_) return false;
+  notify_armed_ = false;
+  notify_.outcome = outcome;
+  return true;
+}
+
+// The taker, outside lock_: once the timer can no longer touch notify_,
+// runs the callback (unless cancelled) with copies, since it may arm again.
+void PollDesc::finish_notify(bool run) noexcept {
+  Notify& n = notify_;
+  if (n.timed && !stop_timer(&n))
+    while (!n.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
+  ReadableFn fn = n.fn;
+  void* arg = n.arg;
+  std::error_code outcome = n.outcome;
+  if (run) fn(arg, outcome);
+  release();
+}
+
+void PollDesc::on_notify_deadline(Timer* t) noexcept {
+  auto& n = *static_cast<Notify*>(t);
+  PollDesc* pd = n.pd;
+  pd->lock_.lock();
+  bool mine = pd->take_notify(make_error_code(Errc::timeout));
+  pd->lock_.unlock();
+  if (!mine) {
+    n.timer_done.store(true, std::memory_order_release);  // the taker waits for this
+    return;
+  }
+  n.timed = false;  // fired: nothing to stop
+  pd->finish_notify(true);
+}
+
+bool PollDesc::cancel_notify() noexcept {
+  lock_.lock();
+  bool mine = take_notify(make_error_code(Errc::canceled));
+  lock_.unlock();
+  if (mine) finish_notify(false);
+  return mine;
+}
+
+void PollDesc::run_edge_notifies() noexcept {
+  while (PollDesc* pd = t_notified) {
+    t_notified = pd->notify_.next;
+    pd->finish_notify(true);
+  }
 }
 
 void PollDesc::release() noexcept {

@@ -47,6 +47,8 @@ AsioPoller& reactor();
 // Readied fibers go on the ReadyList of the poll() that runs the handler.
 spindle::detail::ReadyList* current_ready_list() noexcept;
 
+class PollDesc;
+
 // {} while ctx is not done; then Errc::timeout (its deadline passed) or
 // Errc::canceled.
 std::error_code context_error(const Context& ctx) noexcept;
@@ -69,6 +71,18 @@ class PollDesc {
   // Errc::closed. At most one waiter per direction (a reader and a writer
   // may wait at once).
   std::error_code wait(Dir dir, std::int64_t deadline, const Context* ctx = nullptr);
+
+  // Conn::when_readable / cancel_when_readable (see conn.hpp and the
+  // README's "Fiber-less waits"). False from notify_readable: not armed,
+  // because the socket is closed or a readiness mark is pending (read
+  // again). At most one, and never while a fiber waits to read.
+  using ReadableFn = void (*)(void* arg, std::error_code outcome);
+  bool notify_readable(std::int64_t deadline, ReadableFn fn, void* arg);
+  bool cancel_notify() noexcept;
+  // Runs the callbacks of the notifies that edges took during this thread's
+  // poll (edges run under the reactor's descriptor mutex, callbacks must
+  // not). AsioPoller::poll calls it after its handlers.
+  static void run_edge_notifies() noexcept;
 
   // Wakes both waiters with Errc::closed and shuts the socket down; the fd
   // is closed when the last reference goes. Idempotent.
@@ -94,6 +108,24 @@ class PollDesc {
     PollDesc* const pd;
     const Dir dir;
   };
+  // The fiber-less read wait: a member, so arming allocates nothing. Armed
+  // (notify_armed_, under lock_) from notify_readable until one taker takes
+  // it out under lock_: an edge, its deadline timer, close() or
+  // cancel_notify(). The taker stops the timer (or waits until it is done
+  // with this struct), then calls fn; fn may arm it again.
+  struct Notify : Timer {
+    PollDesc* pd = nullptr;
+    ReadableFn fn = nullptr;
+    void* arg = nullptr;
+    bool timed = false;        // the timer was started
+    std::error_code outcome;   // written by the taker
+    PollDesc* next = nullptr;  // the poll's list of edge-taken notifies (see AsioPoller::poll)
+    std::atomic<bool> timer_done{false};  // release: on_notify_deadline is done with it
+  };
+  static void on_notify_deadline(Timer* t) noexcept;
+  bool take_notify(std::error_code outcome) noexcept;  // caller holds lock_
+  void finish_notify(bool run) noexcept;               // the taker, without lock_
+
   struct Slot {
     // Set once, before lock_ (arming takes the reactor's descriptor mutex,
     // which the edge holds when it takes lock_); relaxed: the exchange only
@@ -119,6 +151,8 @@ class PollDesc {
   const int fd_;
   Slot slots_[2];
   Edge edges_[2];
+  Notify notify_;
+  bool notify_armed_ = false;  // guarded by lock_
   // Written under lock_; read without it before each syscall (relaxed: a
   // stale false only costs one syscall on a shut-down socket).
   std::atomic<bool> closed_{false};

@@ -92,6 +92,21 @@ class Conn {
   // idle. May return early; the next read tells.
   Status wait_readable() { return wait_read(nullptr); }
   Status wait_readable(const Context& ctx) { return wait_read(&ctx); }
+  // A one-shot readiness callback instead of a parked fiber, for servers
+  // that hold idle connections without a fiber (http::Server's keep-alive
+  // wait): fn(arg, outcome) runs exactly once, when the socket may be
+  // readable ({}), `deadline` passes (Errc::timeout) or close() is called
+  // (Errc::closed), unless cancel_when_readable() takes it back first. It
+  // runs on a scheduler thread (a poller after its poll, a timer, or the
+  // thread calling close()) and must not block; it may call spindle::go.
+  // False: not armed, because the socket is closed or readiness is already
+  // pending: read again. At most one at a time, and not while a fiber waits
+  // to read (std::logic_error). See net/README.md, "Fiber-less waits".
+  using ReadableFn = void (*)(void* arg, std::error_code outcome);
+  bool when_readable(Deadline deadline, ReadableFn fn, void* arg);
+  // True if the armed callback was taken back and will never run; false if
+  // none was armed, or it has run or is about to.
+  bool cancel_when_readable() noexcept;
   // Reads exactly len bytes; Errc::eof if the peer closes first.
   Status read_full(void* buf, std::size_t len) { return read_all(buf, len, nullptr); }
   Status read_full(void* buf, std::size_t len, const Context& ctx) {

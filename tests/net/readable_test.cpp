@@ -1,0 +1,174 @@
+// Conn::when_readable: the fiber-less readiness wait. Each arming ends in
+// exactly one callback (readable, its deadline, close()) unless cancelled,
+// and the callback may start fibers.
+#include <doctest/doctest.h>
+#include <spindle/net/conn.hpp>
+#include <spindle/runtime.hpp>
+#include <spindle/waitgroup.hpp>
+
+#include <atomic>
+#include <functional>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace net = spindle::net;
+
+namespace {
+
+// What a callback saw. The callback itself must not block: it records the
+// outcome and starts a fiber that reports it (spindle::go from the poller,
+// a timer or close()'s caller is what the API promises).
+struct Probe {
+  std::atomic<int> calls{0};
+  std::error_code outcome;
+  spindle::WaitGroup reported;
+
+  Probe() { reported.add(1); }
+  static void on_readable(void* self, std::error_code outcome) noexcept {
+    auto* p = static_cast<Probe*>(self);
+    p->outcome = outcome;
+    if (p->calls.fetch_add(1) == 0) spindle::go([p] { p->reported.done(); });
+  }
+};
+
+// A connected pair inside the runtime: {server side, client side}.
+std::pair<net::Conn, net::Conn> conn_pair() {
+  auto ln = net::Listener::listen("127.0.0.1", 0);
+  REQUIRE(ln.ok());
+  auto client = net::dial("127.0.0.1", ln->address().port());
+  REQUIRE(client.ok());
+  auto server = ln->accept();
+  REQUIRE(server.ok());
+  return {std::move(*server), std::move(*client)};
+}
+
+void in_runtime(const std::function<void()>& f) {
+  spindle::Config cfg;
+  cfg.procs = 2;
+  spindle::run(cfg, f);
+}
+
+}  // namespace
+
+TEST_CASE("when_readable: the peer's bytes start the callback once, and they are still there") {
+  in_runtime([] {
+    auto [s, c] = conn_pair();
+    Probe p;
+    REQUIRE(s.when_readable(net::kNoDeadline, Probe::on_readable, &p));
+    spindle::sleep_for(20ms);
+    CHECK(p.calls.load() == 0);  // nothing sent yet
+    REQUIRE(c.write_all("x", 1).ok());
+    p.reported.wait();
+    CHECK(!p.outcome);
+    char b = 0;
+    auto n = s.read_some(&b, 1);
+    REQUIRE(n.ok());
+    CHECK(*n == 1);
+    CHECK(b == 'x');
+    spindle::sleep_for(20ms);
+    CHECK(p.calls.load() == 1);
+  });
+}
+
+TEST_CASE("when_readable: the deadline ends the wait with Errc::timeout") {
+  in_runtime([] {
+    auto [s, c] = conn_pair();
+    Probe p;
+    auto start = net::Clock::now();
+    REQUIRE(s.when_readable(start + 50ms, Probe::on_readable, &p));
+    p.reported.wait();
+    CHECK(p.outcome == net::Errc::timeout);
+    CHECK(net::Clock::now() - start >= 50ms);
+    // The connection stays usable: a second wait sees the bytes.
+    Probe q;
+    REQUIRE(s.when_readable(net::kNoDeadline, Probe::on_readable, &q));
+    REQUIRE(c.write_all("y", 1).ok());
+    q.reported.wait();
+    CHECK(!q.outcome);
+    CHECK(p.calls.load() == 1);
+  });
+}
+
+TEST_CASE("when_readable: close() runs the callback with Errc::closed before it returns") {
+  in_runtime([] {
+    auto [s, c] = conn_pair();
+    Probe p;
+    REQUIRE(s.when_readable(net::Clock::now() + 10s, Probe::on_readable, &p));
+    s.close();
+    CHECK(p.calls.load() == 1);
+    p.reported.wait();
+    CHECK(p.outcome == net::Errc::closed);
+    Probe q;
+    CHECK_FALSE(s.when_readable(net::kNoDeadline, Probe::on_readable, &q));  // closed: not armed
+  });
+}
+
+TEST_CASE("when_readable: cancel takes the callback back, and only once") {
+  in_runtime([] {
+    auto [s, c] = conn_pair();
+    Probe p;
+    REQUIRE(s.when_readable(net::Clock::now() + 30ms, Probe::on_readable, &p));
+    CHECK_THROWS_AS(s.when_readable(net::kNoDeadline, Probe::on_readable, &p), std::logic_error);
+    CHECK(s.cancel_when_readable());
+    CHECK_FALSE(s.cancel_when_readable());
+    REQUIRE(c.write_all("z", 1).ok());
+    spindle::sleep_for(80ms);  // past the deadline, with bytes there
+    CHECK(p.calls.load() == 0);
+    char b = 0;
+    CHECK(s.read_some(&b, 1).ok());  // a fiber may read again
+  });
+}
+
+// Readiness, the deadline and close() race on many connections: every
+// arming has exactly one outcome, and re-arming from the fiber the callback
+// started works.
+TEST_CASE("when_readable: readiness vs deadline vs close, exactly one outcome per arming") {
+  in_runtime([] {
+    constexpr int kConns = 64, kRounds = 20;
+    struct Racer {
+      net::Conn s, c;
+      std::atomic<int> armed{0}, outcomes{0};
+      int rounds = 0;  // touched only by the fiber each outcome starts, one at a time
+      spindle::WaitGroup* done = nullptr;
+
+      void arm() {
+        char buf[64];
+        while (!s.when_readable(net::Clock::now() + 1ms, on, this)) {
+          if (!s.is_open()) return done->done();
+          (void)s.try_read(buf, sizeof buf);  // readiness was pending: take it
+        }
+        armed.fetch_add(1);
+      }
+      static void on(void* self, std::error_code outcome) noexcept {
+        auto* r = static_cast<Racer*>(self);
+        r->outcomes.fetch_add(1);
+        spindle::go([r, outcome] {
+          char buf[64];
+          if (!outcome) (void)r->s.try_read(buf, sizeof buf);  // drain what woke us
+          if (outcome == net::Errc::closed || ++r->rounds == kRounds) return r->done->done();
+          r->arm();
+        });
+      }
+    };
+    std::vector<Racer> racers(kConns);
+    spindle::WaitGroup done;
+    done.add(kConns);
+    for (auto& r : racers) {
+      std::tie(r.s, r.c) = conn_pair();
+      r.done = &done;
+      r.arm();
+    }
+    // A byte for each connection about every millisecond, racing the 1 ms
+    // deadlines.
+    for (int i = 0; i < kRounds; ++i) {
+      for (auto& r : racers) (void)r.c.write_all("p", 1);
+      spindle::sleep_for(1ms);
+    }
+    for (auto& r : racers) r.s.close();  // ends the waits still armed
+    done.wait();
+    for (auto& r : racers) CHECK(r.outcomes.load() == r.armed.load());
+  });
+}
