@@ -252,7 +252,9 @@ static G* steal_work(P* pp, std::int64_t& now) {
         bool inherit;
         if (G* g = pp->runq.get(&inherit)) return g;
       }
-      if (G* g = pp->runq.steal_from(victim->runq, last)) {
+      // Relaxed: only a hint for how eagerly to take the victim's runnext.
+      bool running = last && victim->status.load(relaxed) == PStatus::running;
+      if (G* g = pp->runq.steal_from(victim->runq, last, running)) {
         pp->steals.fetch_add(1, relaxed);
         return g;
       }

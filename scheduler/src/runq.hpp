@@ -8,7 +8,8 @@
 //  - Slots are atomics read relaxed: a thief may read a slot the owner is
 //    overwriting, but its CAS on head then fails and the value is dropped.
 //  - runnext is stealable, but only on a thief's last pass (LESSONS.md:
-//    an unstealable LIFO slot starves).
+//    an unstealable LIFO slot starves), and from a running victim only
+//    after a short pause (see steal_from in runq.cpp).
 #pragma once
 
 #include <atomic>
@@ -36,7 +37,9 @@ class LocalQueue {
   void demote_next(G** overflow, std::uint32_t* n);
   // Thief: moves half of victim's fibers into this (empty) queue and
   // returns one of them to run. steal_next: may take victim's runnext.
-  G* steal_from(LocalQueue& victim, bool steal_next);
+  // victim_running: victim's P is running a fiber, so its runnext is
+  // probably about to run there; wait ~3 us before taking it.
+  G* steal_from(LocalQueue& victim, bool steal_next, bool victim_running = false);
 
   std::uint32_t size() const;  // approximate, from any thread
   bool empty() const { return size() == 0; }
