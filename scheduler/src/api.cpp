@@ -152,7 +152,8 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   schedule(m0);
 
   // Shutdown, steps 1-2: no M takes new work; wait for every thread (an M
-  // inside a blocking() call finishes it first).
+  // inside a blocking() call finishes it first), and for plain threads
+  // still inside go() or ready() (OutsideCall).
   sysmon.join();
   std::vector<M*> ms;
   {
@@ -161,6 +162,7 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   }
   for (M* m : ms)
     if (m->thread.joinable()) m->thread.join();
+  while (runtime.outside_calls.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   unwind_all(m0);
   runtime.io_poller.reset();  // completes what unwinding cancelled, before stacks go
   runtime.gs.release_stacks();
@@ -201,10 +203,12 @@ void ready(G* f, bool next) noexcept {
   if (P* pp = m ? m->p : nullptr) {
     pp->parked.fetch_sub(1, relaxed);
     runqput(pp, f, next);
-  } else {
-    rt->parked_outside.fetch_sub(1, relaxed);
-    rt->globq.put(f);
+    wakep();
+    return;
   }
+  OutsideCall call;
+  rt->parked_outside.fetch_sub(1, relaxed);
+  rt->globq.put(f);
   wakep();
 }
 }  // namespace detail

@@ -218,10 +218,12 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
   if (P* pp = m ? m->p : nullptr) {
     pp->alive.fetch_add(1, relaxed);
     runqput(pp, g, true);
-  } else {
-    rt->ps[0]->alive.fetch_add(1, relaxed);  // any P's counter will do: they are summed
-    rt->globq.put(g);
+    wakep();
+    return;
   }
+  OutsideCall call;
+  rt->ps[0]->alive.fetch_add(1, relaxed);  // any P's counter will do: they are summed
+  rt->globq.put(g);
   wakep();
 }
 

@@ -148,6 +148,10 @@ struct Runtime {
   GAllocator gs;
   std::atomic<std::uint64_t> ids{1};
   std::atomic<std::int64_t> parked_outside{0};  // readies with no P
+  // Calls from threads without a P (go(), ready()) still inside the
+  // runtime: run() waits for them before it destroys the Ms whose parkers
+  // they may be signalling (see OutsideCall).
+  std::atomic<int> outside_calls{0};
   std::atomic<std::uint64_t> spawned{0};
   std::atomic<std::uint64_t> thread_parks{0}, thread_unparks{0};
   std::atomic<std::uint64_t> preempt_requests{0}, handoffs{0};
@@ -178,6 +182,18 @@ G* inject(P* pp, G* list);
 // that are not hand-offs, such as timers firing in deadline order.
 void ready(G* g, bool next) noexcept;
 void wakep();
+// Brackets a call from a thread with no P that queues work and wakes an M.
+// The work may run, finish and let main_fn return before the call is done
+// signalling that M's parker; run() waits until no such call is in flight
+// before it destroys the Ms. seq_cst increment: it happens before the work
+// is published, so before anything the work causes; release decrement:
+// the call's last touch of an M happens before run()'s acquire load.
+struct OutsideCall {
+  OutsideCall() noexcept { rt->outside_calls.fetch_add(1, std::memory_order_seq_cst); }
+  ~OutsideCall() { rt->outside_calls.fetch_sub(1, std::memory_order_release); }
+  OutsideCall(const OutsideCall&) = delete;
+  OutsideCall& operator=(const OutsideCall&) = delete;
+};
 void startm(P* pp, bool spinning);
 void handoffp(P* pp);
 void begin_shutdown();
