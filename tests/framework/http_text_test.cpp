@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <ctime>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -164,13 +163,12 @@ TEST_CASE("http::Errc: its own category and messages") {
 }
 
 TEST_CASE("date_now: an IMF-fixdate for now, in GMT") {
-  const std::regex imf(
-      "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] "
-      "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
-      "[0-2][0-9]:[0-5][0-9]:[0-6][0-9] GMT");
+  // The format is pinned by parsing the text back and formatting the
+  // result again (below): both must give the same 29 bytes. (No std::regex:
+  // GCC 12 warns inside <regex> under ASan, and CI builds with -Werror.)
   std::string date(http::detail::date_now());
   CAPTURE(date);
-  REQUIRE(std::regex_match(date, imf));
+  REQUIRE(date.size() == 29);
 
   std::tm tm{};
   REQUIRE(strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) != nullptr);

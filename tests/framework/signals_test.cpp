@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -49,23 +50,29 @@ void serve_and_signal(std::chrono::milliseconds handler_time, std::initializer_l
     auto addr = srv.listen("127.0.0.1", 0);
     if (!addr) std::_Exit(3);
     http::shutdown_on_signals(srv, 10s);
-    std::thread client([&, port = addr->port()] {
+    // Detached, with futures to wait on: when a second signal _exits the
+    // process mid-test, ThreadSanitizer would report a joinable thread as
+    // leaked (and exit 66).
+    std::promise<void> client_done, killer_done;
+    std::thread([&, port = addr->port()] {
       auto raw = spindle::testing::exchange(port, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
       auto r = spindle::testing::parse_response(raw);
       std::fprintf(stderr, "client got %d %s, connection: %s\n", r.status, r.body.c_str(),
                    r.header("connection").c_str());
-    });
-    std::thread killer([&] {
+      client_done.set_value();
+    }).detach();
+    std::thread([&] {
       while (!in_handler) std::this_thread::sleep_for(1ms);
       for (int sig : signals) {
         kill(getpid(), sig);
         std::this_thread::sleep_for(50ms);
       }
-    });
+      killer_done.set_value();
+    }).detach();
     (void)srv.serve();
     spindle::blocking([&] {
-      client.join();
-      killer.join();
+      client_done.get_future().wait();
+      killer_done.get_future().wait();
     });
     std::fprintf(stderr, "serve returned\n");
   });
