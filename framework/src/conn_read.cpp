@@ -55,13 +55,20 @@ int ServerConn::read_head(bool first) {
 // may close it (close_if_idle) unless a request has arrived meanwhile.
 net::Result<std::size_t> ServerConn::wait_and_fill(bool idle) {
   if (!idle) return rbuf_.fill();
-  for (;;) {
-    auto n = rbuf_.try_fill();
-    if (n || n.error() != std::errc::operation_would_block) return n;
+  for (bool wait_first = rbuf_.drained();; wait_first = false) {
+    if (!wait_first) {
+      auto n = rbuf_.try_fill();
+      if (n || n.error() != std::errc::operation_would_block) return n;
+    }
     rbuf_.release_if_empty();
     if (out_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(out_);
     if (wbody_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(wbody_);
-    if (!enter_idle()) return net::Errc::closed;
+    if (!enter_idle()) {
+      // Shutting down (or closed): a request the client has already sent
+      // is still read and served, so look once more if we skipped the read.
+      if (wait_first) continue;
+      return net::Errc::closed;
+    }
     net::Status ready = conn_.wait_readable();
     if (!leave_idle()) return net::Errc::closed;
     if (!ready) return ready.error();

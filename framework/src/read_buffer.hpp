@@ -39,6 +39,7 @@ class ReadBuffer {
   bool empty() const noexcept { return begin_ == end_; }
 
   // Reads once (parking if nothing is there), appending to data(); 0 at EOF.
+  // After a read that drained the socket it waits for readiness first.
   net::Result<std::size_t> fill();
   // One read that never parks; operation_would_block if nothing is there.
   net::Result<std::size_t> try_fill();
@@ -50,6 +51,11 @@ class ReadBuffer {
   void release_hold() noexcept;
   // Gives the memory back if nothing is unread or held.
   void release_if_empty() noexcept;
+  // The last read returned less than it had room for: the socket had no
+  // more, so a read before the next readiness edge would only say EAGAIN
+  // (nginx's `ready = 0` after a short recv). The netpoller keeps an edge
+  // that came since as a ready mark, so waiting first loses nothing.
+  bool drained() const noexcept { return drained_; }
 
  private:
   void make_room();
@@ -63,6 +69,7 @@ class ReadBuffer {
   std::size_t cap_ = 0, begin_ = 0, end_ = 0;
   std::size_t hold_ = 0;  // bytes [0, hold_) of buf_ stay put; 0: no hold
   std::size_t next_cap_ = kMinBlock;
+  bool drained_ = false;  // see drained()
 };
 
 }  // namespace spindle::http::detail
