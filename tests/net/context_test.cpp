@@ -156,13 +156,16 @@ TEST_CASE("cancel wakes a parked write and a parked accept") {
 // then a plain read finds the byte. A second wake-up of the parked fiber
 // would trip the scheduler's assertion; a lost one would hang.
 TEST_CASE("cancel racing data arrival: one outcome, no byte lost") {
-  const int rounds = 3000 / static_cast<int>(kScale);
-  int got_data = 0, got_canceled = 0;
+  // Scaled down under sanitizers, but run on (up to the full 3,000) until
+  // both outcomes have been seen: with few rounds one side may never win.
+  const int rounds = 3000 / static_cast<int>(kScale), max_rounds = 3000;
+  int got_data = 0, got_canceled = 0, executed = 0;
   spindle::Config cfg;
   cfg.procs = 2;
   spindle::run(cfg, [&] {
     Pair p = connected_pair();
-    for (int i = 0; i < rounds; ++i) {
+    for (int i = 0; i < max_rounds && (i < rounds || got_data == 0 || got_canceled == 0); ++i) {
+      ++executed;
       auto [ctx, cancel] = spindle::with_cancel(spindle::Context::background());
       char sent = static_cast<char>('a' + i % 26), got = 0;
       spindle::WaitGroup wg;
@@ -191,7 +194,8 @@ TEST_CASE("cancel racing data arrival: one outcome, no byte lost") {
     }
   });
   MESSAGE("data first: " << got_data << ", canceled first: " << got_canceled);
-  CHECK(got_data + got_canceled == rounds);
+  CHECK(got_data + got_canceled == executed);
+  CHECK(got_data > 0);
   CHECK(got_canceled > 0);
 }
 
