@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 
 #include "server_conn.hpp"
+#include "spindle/runtime.hpp"
 
 namespace spindle::http::detail {
 
@@ -15,8 +16,7 @@ namespace spindle::http::detail {
 int ServerConn::read_head(bool first) {
   scanner_.reset();
   bool begun = false;  // a byte of this request has arrived
-  net::Deadline header_deadline =
-      first ? net::Clock::now() + cfg_.read_header_timeout : net::kNoDeadline;
+  net::Deadline header_deadline = first ? first_deadline_ : net::kNoDeadline;
   for (;;) {
     if (!begun) {
       rbuf_.consume(leading_empty_lines(rbuf_.data()));
@@ -42,20 +42,26 @@ int ServerConn::read_head(bool first) {
     // Nothing more to parse: answer the requests served so far before
     // waiting (this is where pipelined responses are batched).
     if (!out_.empty() && !send_out()) return -1;
-    bool idle = !begun;
-    conn_.set_read_deadline(begun || first ? header_deadline
-                                           : net::Clock::now() + cfg_.idle_timeout);
-    auto n = wait_and_fill(idle);
-    if (!n) return n.error() == net::Errc::timeout && begun ? 408 : -1;
+    net::Deadline deadline =
+        begun || first ? header_deadline : net::Clock::now() + cfg_.idle_timeout;
+    conn_.set_read_deadline(deadline);
+    auto n = wait_and_fill(!begun, deadline);
+    if (!n) {
+      if (n.error() == std::errc::operation_in_progress) return kParked;
+      return n.error() == net::Errc::timeout && begun ? 408 : -1;
+    }
     if (*n == 0) return -1;  // the client closed (a partial request is abandoned)
   }
 }
 
-// Idle, the connection holds no read buffer while it parks, and shutdown()
-// may close it (close_if_idle) unless a request has arrived meanwhile.
-net::Result<std::size_t> ServerConn::wait_and_fill(bool idle) {
+// Idle (waiting for a request's first byte), the connection holds no read
+// buffer and no fiber: it arms a fiber-less wait (Conn::when_readable) whose
+// callback starts a new fiber, and answers operation_in_progress, after
+// which this fiber must touch nothing of the connection and end. shutdown()
+// may close an idle connection (close_if_idle) unless a request has arrived.
+net::Result<std::size_t> ServerConn::wait_and_fill(bool idle, net::Deadline deadline) {
   if (!idle) return rbuf_.fill();
-  for (bool wait_first = rbuf_.drained();; wait_first = false) {
+  for (bool wait_first = rbuf_.take_drained();; wait_first = false) {
     if (!wait_first) {
       auto n = rbuf_.try_fill();
       if (n || n.error() != std::errc::operation_would_block) return n;
@@ -69,10 +75,23 @@ net::Result<std::size_t> ServerConn::wait_and_fill(bool idle) {
       if (wait_first) continue;
       return net::Errc::closed;
     }
-    net::Status ready = conn_.wait_readable();
+    if (conn_.when_readable(deadline, on_readable, this))
+      return make_error_code(std::errc::operation_in_progress);
+    // Readiness was pending already (or the socket closed): read again.
     if (!leave_idle()) return net::Errc::closed;
-    if (!ready) return ready.error();
   }
+}
+
+// The fiber-less wait's one outcome (readable, the idle or first-header
+// deadline, or close()), on a poller or timer thread or close()'s caller:
+// it starts the connection's next fiber, which takes the connection back
+// (idle->busy) unless shutdown closed it first. (A failure to start a
+// fiber, out of memory for its stack, ends the process: noexcept.)
+void ServerConn::on_readable(void* self, std::error_code outcome) noexcept {
+  auto* c = static_cast<ServerConn*>(self);
+  spindle::go(SpawnOptions{.name = "http-conn"}, [c, outcome] {
+    run(c, c->leave_idle() ? outcome : make_error_code(net::Errc::closed));
+  });
 }
 
 bool ServerConn::enter_idle() noexcept {
@@ -89,9 +108,11 @@ bool ServerConn::leave_idle() noexcept {
   return state_.compare_exchange_strong(idle, IdleState::busy);
 }
 
-// A fiber that leaves idle between the peek and the CAS wins the CAS and
-// serves what woke it; once shutting_down is set it never enters idle
-// again, so the CAS cannot meet a later idle period (no ABA).
+// A fiber started by the wait's readiness between the peek and the CAS
+// wins the CAS and serves what woke it; a CAS won here closes the socket,
+// whose close() gives the armed wait (if nothing took it yet) its one
+// outcome, Errc::closed, and the fiber it starts deletes the connection; once shutting_down is set
+// it never enters idle again, so the CAS cannot meet a later idle period (no ABA).
 void ServerConn::close_if_idle() noexcept {
   if (state_.load() != IdleState::idle) return;
   // A request already sent is served (the fiber wakes for it and answers

@@ -54,7 +54,7 @@ net::Result<std::size_t> ReadBuffer::try_fill() {
 }
 
 net::Result<std::size_t> ReadBuffer::fill() {
-  for (bool wait_first = drained_;; wait_first = false) {
+  for (bool wait_first = take_drained();; wait_first = false) {
     if (!wait_first) {
       auto n = read_once();
       if (n || n.error() != std::errc::operation_would_block) return n;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "block_cache.hpp"
 #include "spindle/net/bufio.hpp"
@@ -51,11 +52,13 @@ class ReadBuffer {
   void release_hold() noexcept;
   // Gives the memory back if nothing is unread or held.
   void release_if_empty() noexcept;
-  // The last read returned less than it had room for: the socket had no
-  // more, so a read before the next readiness edge would only say EAGAIN
-  // (nginx's `ready = 0` after a short recv). The netpoller keeps an edge
-  // that came since as a ready mark, so waiting first loses nothing.
-  bool drained() const noexcept { return drained_; }
+  // Whether the last read returned less than it had room for, and forgets
+  // it: the socket had no more, so a read before the next readiness edge
+  // would only say EAGAIN (nginx's `ready = 0` after a short recv). The
+  // netpoller keeps an edge that came since as a ready mark, so waiting
+  // first loses nothing. Forgotten once asked, because a fiber-less wait
+  // consumes the edge that starts the next fiber, which must read first.
+  bool take_drained() noexcept { return std::exchange(drained_, false); }
 
  private:
   void make_room();

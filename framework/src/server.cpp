@@ -33,8 +33,7 @@ void accept_loop(ServerState& st, net::Listener& ln) {
     // Counted before the fiber runs, so shutdown() waits for it too.
     st.open.fetch_add(1, std::memory_order_relaxed);
     spindle::go(SpawnOptions{.name = "http-conn"}, [&st, c = std::move(*conn)]() mutable {
-      ServerConn sc(st, std::move(c));
-      sc.serve();
+      ServerConn::run(new ServerConn(st, std::move(c)));
     });
   }
   std::lock_guard lock(st.mu);

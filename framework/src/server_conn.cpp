@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 namespace spindle::http::detail {
 namespace {
 
@@ -23,7 +25,8 @@ ServerConn::ServerConn(ServerState& srv, net::Conn conn)
       rbuf_(conn_, std::max<std::size_t>(net::BufReader::kMaxBuffer, srv.cfg.max_header_bytes + 1)),
       scanner_(srv.cfg.max_request_line, srv.cfg.max_header_bytes),
       parser_(srv.cfg.max_headers, srv.cfg.max_header_bytes),
-      w_(*this) {
+      w_(*this),
+      first_deadline_(net::Clock::now() + srv.cfg.read_header_timeout) {
   req_.conn_ = this;
   srv_.add(*this);
 }
@@ -33,9 +36,15 @@ ServerConn::~ServerConn() {
   srv_.remove(*this);
 }
 
-void ServerConn::serve() {
-  for (bool first = true;; first = false) {
-    int status = read_head(first);
+void ServerConn::run(ServerConn* c, std::error_code woke) {
+  std::unique_ptr<ServerConn> own(c);  // also when the runtime unwinds this fiber
+  if (!c->serve(woke)) (void)own.release();
+}
+
+bool ServerConn::serve(std::error_code woke) {
+  while (!woke) {
+    int status = read_head(served_ == 0);
+    if (status == kParked) return false;
     if (status < 0) break;
     if (status > 0) {
       answer_error(status);
@@ -44,6 +53,7 @@ void ServerConn::serve() {
     if (serve_request() == Next::close || dead_) break;
   }
   linger_close();
+  return true;
 }
 
 ServerConn::Next ServerConn::serve_request() {

@@ -1,10 +1,14 @@
 // One connection's fiber: read a request, run the handler, write the
 // response, again (see framework/README.md for the state machine).
 //
-// Everything here runs on the connection's own fiber, except
-// close_if_idle() and force_close(), which shutdown() calls under the
-// ServerState's lock, and the disconnect watcher (conn_context.cpp), which
-// only waits for readability while the handler runs with its body read.
+// Everything here runs on a connection fiber, except close_if_idle() and
+// force_close(), which shutdown() calls under the ServerState's lock, the
+// disconnect watcher (conn_context.cpp), which only waits for readability
+// while the handler runs with its body read, and on_readable(), the
+// fiber-less idle wait's callback. A ServerConn lives on the heap: between
+// requests it has no fiber (see "Idle without a fiber" in
+// framework/README.md), and a new fiber resumes it when its next request
+// arrives.
 #pragma once
 
 #include <atomic>
@@ -32,7 +36,10 @@ class ServerConn {
   ServerConn(const ServerConn&) = delete;
   ServerConn& operator=(const ServerConn&) = delete;
 
-  void serve();
+  // The body of a connection fiber: serves c until it closes (then deletes
+  // it) or parks without a fiber (then the readiness callback owns it).
+  // woke: {} to read, or why a fiber-less wait ended (closed, timeout).
+  static void run(ServerConn* c, std::error_code woke = {});
   std::size_t slot = 0;  // index in ServerState::conns (guarded by its mu)
 
   // Shutdown, called with srv.mu held.
@@ -57,10 +64,17 @@ class ServerConn {
   // How the connection loop goes on after a request.
   enum class Next { keep, close };
 
+  // read_head()'s answer when the connection parked without a fiber: the
+  // caller must return at once, touching no member (another fiber may be
+  // serving this connection already).
+  static constexpr int kParked = -2;
+
   // conn_read.cpp
-  int read_head(bool first);  // 0: head ready; -1: close quietly; else a status
-  net::Result<std::size_t> wait_and_fill(bool idle);
+  int read_head(bool first);  // 0: head ready; -1: close quietly; kParked; else a status
+  net::Result<std::size_t> wait_and_fill(bool idle, net::Deadline deadline);
+  static void on_readable(void* self, std::error_code outcome) noexcept;
   // server_conn.cpp
+  bool serve(std::error_code woke);  // false: parked (see run)
   Next serve_request();
   bool start_request();
   void run_handler();
@@ -98,6 +112,9 @@ class ServerConn {
   Request req_;
   ResponseWriter w_;
   std::size_t served_ = 0;  // requests answered on this connection
+  // The first request's header section is due by then (read_header_timeout
+  // from the accept), across fiber-less waits.
+  const net::Deadline first_deadline_;
 
   // The request being served.
   bool head_request_ = false;
@@ -126,17 +143,20 @@ class ServerConn {
   bool watching_ = false;
   spindle::WaitGroup watcher_;
 
-  // Idle parking versus shutdown, without a lock (conn_read.cpp):
-  //   busy --(fiber parks for a request's first byte)--> idle
-  //   idle --(fiber wakes)--> busy
+  // Idle waits versus shutdown, without a lock (conn_read.cpp):
+  //   busy --(fiber arms the fiber-less wait for a request's first byte)--> idle
+  //   idle --(the new fiber the wait's callback started)--> busy
   //   idle --(close_if_idle: nothing has arrived)--> closed
   //   any  --(force_close)--> closed, for good
-  // The fiber's moves are CASes, so a move that finds `closed` fails and
-  // the fiber ends. All accesses are seq_cst: the fiber's "busy->idle, then
-  // load shutting_down" and shutdown()'s "store shutting_down, then load
-  // state_" are a Dekker pair, so either the fiber sees shutting_down (and
-  // closes itself) or shutdown() sees it idle (and closes it), never
-  // neither.
+  // The fibers' moves are CASes, so a move that finds `closed` fails and
+  // the connection ends. All accesses are seq_cst: the fiber's "busy->idle,
+  // then load shutting_down" and shutdown()'s "store shutting_down, then
+  // load state_" are a Dekker pair, so either the fiber sees shutting_down
+  // (and closes itself) or shutdown() sees it idle (and closes it), never
+  // neither. While idle, the connection has no fiber: the PollDesc's lock
+  // gives the armed wait to exactly one of readiness, the idle deadline and
+  // close() (net/README.md), whose callback starts the one fiber that moves
+  // idle->busy or, finding `closed`, closes and deletes the connection.
   enum class IdleState : unsigned char { busy, idle, closed };
   bool enter_idle() noexcept;  // false: the server is closing this connection
   bool leave_idle() noexcept;  // false: the server closed it while it parked

@@ -370,7 +370,13 @@ static G* find_runnable(M* m, bool* inherit) {
       g = globrunqget(pp, 1);
     if (!g) g = pp->runq.get(inherit, pp->preempt.load(relaxed));
     if (!g) g = globrunqget(pp, 0);
-    if (!g && poller()->has_waiters() && !rt->poller_busy.load(relaxed)) g = inject(pp, netpoll(0));
+    if (!g && poller()->has_waiters() && !rt->poller_busy.load(relaxed)) {
+      g = inject(pp, netpoll(0));
+      // The poll's callbacks (net's fiber-less waits) may have spawned
+      // fibers onto pp's own queue: run them before stealing, which copies
+      // into an empty queue only (runq.cpp).
+      if (!g) g = pp->runq.get(inherit);
+    }
     if (!g &&
         (m->spinning || 2 * rt->nmspinning.load(relaxed) < rt->nprocs - rt->npidle.load(relaxed))) {
       if (!m->spinning) {

@@ -100,6 +100,10 @@ G* LocalQueue::get(bool* inherit, bool ring_first) {
 // queue's owner, and the copied slots stay unpublished until we move tail.
 G* LocalQueue::steal_from(LocalQueue& victim, bool steal_next, bool victim_running) {
   std::uint32_t t = tail_.load(relaxed);
+  // The copy below lands past our tail and would overwrite queued fibers.
+  // (Only we add, so a queue seen empty here stays so; a thief emptying it
+  // meanwhile only hides a caller's bug.)
+  assert(head_.load(acquire) == t && "steal_from: the thief's queue must be empty");
   std::uint32_t n = 0;
   for (;;) {
     std::uint32_t h = victim.head_.load(acquire);

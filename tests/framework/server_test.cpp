@@ -5,12 +5,15 @@
 #include <netinet/tcp.h>
 #include <spindle/http/server.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/stats.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../support/net.hpp"
 
@@ -617,4 +620,147 @@ TEST_CASE("at max_connections new connections wait in the backlog") {
   r = read_response(second, pending);
   CHECK(r.body == "GET /2 |");
   ::close(second);
+}
+
+// Idle keep-alive connections hold no fiber (framework/README.md, "Idle
+// without a fiber"): a readiness callback starts a new one for the next
+// request; the idle timeout and shutdown close them without one.
+
+namespace {
+
+std::int64_t fibers_alive() {
+  return spindle::stats().fibers_alive;
+}
+
+// Polls cond for up to 2 s.
+bool eventually(const std::function<bool()>& cond) {
+  for (int i = 0; i < 200; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+}  // namespace
+
+TEST_CASE("an idle keep-alive connection holds no fiber; a new one serves its next request") {
+  constexpr int kConns = 20;
+  TestServer s(echo);
+  std::vector<int> fds;
+  for (int i = 0; i < kConns; ++i) {
+    fds.push_back(connect_to(s.port()));
+    REQUIRE(request(fds.back(), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n").status == 200);
+  }
+  std::this_thread::sleep_for(200ms);
+  std::int64_t idle = fibers_alive();
+  CHECK(s.server().connections() == kConns);
+  std::uint64_t spawned = spindle::stats().fibers_spawned;
+  for (int fd : fds) {
+    Response r = request(fd, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.body == "GET /b |");
+  }
+  CHECK(spindle::stats().fibers_spawned >= spawned + kConns);
+  for (int fd : fds) ::close(fd);
+  CHECK(eventually([&] { return s.server().connections() == 0; }));
+  // With no connection at all, as many fibers as with kConns idle ones.
+  CHECK(eventually([&] { return fibers_alive() == idle; }));
+}
+
+TEST_CASE("the idle timeout closes a connection that has no fiber") {
+  http::ServerConfig cfg;
+  cfg.idle_timeout = 100ms;
+  TestServer s(echo, cfg);
+  int fd = connect_to(s.port());
+  REQUIRE(request(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200);
+  auto start = std::chrono::steady_clock::now();
+  bool eof = false;
+  CHECK(read_to_end(fd, &eof).empty());
+  CHECK(eof);
+  CHECK(std::chrono::steady_clock::now() - start >= 100ms);
+  ::close(fd);
+  CHECK(eventually([&] { return s.server().connections() == 0; }));
+}
+
+TEST_CASE("shutdown closes fiber-less idle connections at once") {
+  TestServer s(echo);
+  std::vector<int> fds;
+  for (int i = 0; i < 10; ++i) {
+    fds.push_back(connect_to(s.port()));
+    REQUIRE(request(fds.back(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200);
+  }
+  std::this_thread::sleep_for(50ms);
+  auto done = s.shutdown_async(10s);
+  for (int fd : fds) {
+    bool eof = false;
+    CHECK(read_to_end(fd, &eof).empty());
+    CHECK(eof);
+  }
+  CHECK(done.wait_for(2s) == std::future_status::ready);  // not the 10 s grace
+  for (int fd : fds) ::close(fd);
+}
+
+// The next request lands around the idle deadline: it is answered (and the
+// connection stays open) or the connection closes cleanly, without an
+// answer or a reset; never a hang.
+TEST_CASE("a request racing the idle timeout is served or the connection closes cleanly") {
+  http::ServerConfig cfg;
+  cfg.idle_timeout = 30ms;
+  TestServer s(echo, cfg);
+  std::atomic<int> served{0}, closed{0}, broken{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        int fd = connect_to(s.port());
+        if (request(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status != 200) ++broken;
+        std::this_thread::sleep_for(std::chrono::microseconds(25'000 + (t * 25 + i) * 400));
+        std::string pending;
+        Response r;
+        if (::send(fd, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n", 29, MSG_NOSIGNAL) == 29)
+          r = read_response(fd, pending);
+        bool eof = false;
+        if (r.status == 200 && r.body == "GET /2 |" && !r.has("Connection: close")) {
+          ++served;
+        } else if (r.status == 0 && read_to_end(fd, &eof).empty() && eof) {
+          ++closed;
+        } else {
+          ++broken;  // a reset, a timeout (hang) or a wrong answer
+        }
+        ::close(fd);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  CHECK(broken == 0);
+  CHECK(served + closed == 100);
+  MESSAGE("served ", served.load(), ", closed ", closed.load());
+}
+
+TEST_CASE("1,000 connections cycle between idle and active from several client threads") {
+  constexpr int kThreads = 4, kPerThread = 250, kRounds = 5;
+  spindle::testing::raise_fd_limit(4 * kThreads * kPerThread);
+  TestServer s(echo);
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<int> connected{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      std::vector<int> fds;
+      for (int i = 0; i < kPerThread; ++i) fds.push_back(connect_to(s.port()));
+      ++connected;
+      for (int round = 0; round < kRounds; ++round) {
+        for (int fd : fds) {
+          Response r = request(fd, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+          (r.status == 200 && r.body == "GET /c |" ? ok : failed)++;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5 * (t + round)));
+      }
+      for (int fd : fds) ::close(fd);
+    });
+  }
+  for (auto& c : clients) c.join();
+  CHECK(failed == 0);
+  CHECK(ok == kThreads * kPerThread * kRounds);
+  CHECK(eventually([&] { return s.server().connections() == 0; }));
 }

@@ -6,6 +6,8 @@
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
 
+#include "../support/net.hpp"
+
 #include <atomic>
 #include <functional>
 #include <stdexcept>
@@ -170,5 +172,57 @@ TEST_CASE("when_readable: readiness vs deadline vs close, exactly one outcome pe
     for (auto& r : racers) r.s.close();  // ends the waits still armed
     done.wait();
     for (auto& r : racers) CHECK(r.outcomes.load() == r.armed.load());
+  });
+}
+
+// Callbacks run by a poll that an M holding a P makes while looking for
+// work spawn their fibers onto that P's own queue. The scheduler must run
+// them before it steals (stealing copies into an empty queue only): it used
+// to steal over them, and those fibers were never run.
+TEST_CASE("when_readable: bursts of callbacks that spawn fibers lose none") {
+  constexpr int kConns = 1000, kRounds = 10;
+  spindle::testing::raise_fd_limit(3 * kConns + 100);
+  in_runtime([] {
+    struct Echo {
+      net::Conn s, c;
+      std::atomic<int>* started = nullptr;
+      void arm() {
+        char buf[64];
+        do {
+          if (!s.is_open()) return;
+          (void)s.try_read(buf, sizeof buf);  // drain what woke us
+        } while (!s.when_readable(net::kNoDeadline, on, this));
+      }
+      static void on(void* self, std::error_code outcome) noexcept {
+        auto* e = static_cast<Echo*>(self);
+        if (outcome) return;
+        spindle::go([e] {
+          e->arm();
+          e->started->fetch_add(1);  // after arming: close() below races no arm()
+        });
+      }
+    };
+    std::atomic<int> started{0};
+    std::vector<Echo> conns(kConns);
+    for (auto& e : conns) {
+      std::tie(e.s, e.c) = conn_pair();
+      e.started = &started;
+      e.arm();
+    }
+    for (int round = 1; round <= kRounds; ++round) {
+      // From two fibers, so both Ps are busy while the bytes land.
+      spindle::WaitGroup sent;
+      sent.add(2);
+      for (int half = 0; half < 2; ++half)
+        spindle::go([&, half] {
+          for (int i = half; i < kConns; i += 2) (void)conns[i].c.write_all("b", 1);
+          sent.done();
+        });
+      sent.wait();
+      auto until = net::Clock::now() + 5s;
+      while (started.load() < round * kConns && net::Clock::now() < until) spindle::sleep_for(1ms);
+      REQUIRE(started.load() == round * kConns);  // a lost fiber leaves it short
+    }
+    for (auto& e : conns) e.s.close();
   });
 }
