@@ -61,20 +61,15 @@ int ServerConn::read_head(bool first) {
 // may close an idle connection (close_if_idle) unless a request has arrived.
 net::Result<std::size_t> ServerConn::wait_and_fill(bool idle, net::Deadline deadline) {
   if (!idle) return rbuf_.fill();
-  for (bool wait_first = rbuf_.take_drained();; wait_first = false) {
-    if (!wait_first) {
-      auto n = rbuf_.try_fill();
-      if (n || n.error() != std::errc::operation_would_block) return n;
-    }
+  for (;;) {
+    // Read first even after a short read: a FIN that came with the data
+    // raises no edge of its own, so waiting first could wait forever.
+    auto n = rbuf_.try_fill();
+    if (n || n.error() != std::errc::operation_would_block) return n;
     rbuf_.release_if_empty();
     if (out_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(out_);
     if (wbody_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(wbody_);
-    if (!enter_idle()) {
-      // Shutting down (or closed): a request the client has already sent
-      // is still read and served, so look once more if we skipped the read.
-      if (wait_first) continue;
-      return net::Errc::closed;
-    }
+    if (!enter_idle()) return net::Errc::closed;
     if (conn_.when_readable(deadline, on_readable, this))
       return make_error_code(std::errc::operation_in_progress);
     // Readiness was pending already (or the socket closed): read again.

@@ -41,7 +41,6 @@ net::Result<std::size_t> ReadBuffer::read_once() {
   auto n = conn_.try_read(buf_.get() + end_, room);
   if (!n) return n;
   end_ += *n;
-  drained_ = *n < room;
   // A read that filled half a block or more suggests more comes in large
   // pieces. (Filling the last few bytes after pipelined requests does not:
   // growing then made every later wake-up allocate and free a large block.)
@@ -54,11 +53,9 @@ net::Result<std::size_t> ReadBuffer::try_fill() {
 }
 
 net::Result<std::size_t> ReadBuffer::fill() {
-  for (bool wait_first = take_drained();; wait_first = false) {
-    if (!wait_first) {
-      auto n = read_once();
-      if (n || n.error() != std::errc::operation_would_block) return n;
-    }
+  for (;;) {
+    auto n = read_once();
+    if (n || n.error() != std::errc::operation_would_block) return n;
     release_if_empty();
     if (net::Status ready = conn_.wait_readable(); !ready) return ready.error();
   }

@@ -17,7 +17,6 @@
 #include <memory>
 #include <span>
 #include <string_view>
-#include <utility>
 
 #include "block_cache.hpp"
 #include "spindle/net/bufio.hpp"
@@ -40,7 +39,6 @@ class ReadBuffer {
   bool empty() const noexcept { return begin_ == end_; }
 
   // Reads once (parking if nothing is there), appending to data(); 0 at EOF.
-  // After a read that drained the socket it waits for readiness first.
   net::Result<std::size_t> fill();
   // One read that never parks; operation_would_block if nothing is there.
   net::Result<std::size_t> try_fill();
@@ -52,13 +50,6 @@ class ReadBuffer {
   void release_hold() noexcept;
   // Gives the memory back if nothing is unread or held.
   void release_if_empty() noexcept;
-  // Whether the last read returned less than it had room for, and forgets
-  // it: the socket had no more, so a read before the next readiness edge
-  // would only say EAGAIN (nginx's `ready = 0` after a short recv). The
-  // netpoller keeps an edge that came since as a ready mark, so waiting
-  // first loses nothing. Forgotten once asked, because a fiber-less wait
-  // consumes the edge that starts the next fiber, which must read first.
-  bool take_drained() noexcept { return std::exchange(drained_, false); }
 
  private:
   void make_room();
@@ -72,7 +63,6 @@ class ReadBuffer {
   std::size_t cap_ = 0, begin_ = 0, end_ = 0;
   std::size_t hold_ = 0;  // bytes [0, hold_) of buf_ stay put; 0: no hold
   std::size_t next_cap_ = kMinBlock;
-  bool drained_ = false;  // see drained()
 };
 
 }  // namespace spindle::http::detail

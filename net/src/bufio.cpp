@@ -26,25 +26,18 @@ void BufReader::make_room() {
 
 // Try the read first (one syscall when data is there); only when nothing
 // is, wait for readiness, and if the buffer held nothing, give it back
-// while waiting. After a short read the socket is almost surely empty (the
-// kernel gave all it had), so wait first instead: that saves the read that
-// would only say EAGAIN, and the buffer it would need. Waiting first is
-// never wrong: arming the wait re-checks readiness (see net/README.md).
+// while waiting. (Waiting first after a short read would save the read
+// that only says EAGAIN, but a FIN that came with the data raises no edge
+// of its own: the wait would never end. nginx knows it from EPOLLRDHUP.)
 Result<std::size_t> BufReader::fill() {
   for (;;) {
     spindle::preempt_point();
-    if (drained_) {
-      drained_ = false;
-      if (begin_ == end_) release();
-      if (Status ready = conn_.wait_readable(); !ready) return ready.error();
-    }
     bool idle = !buf_;
     if (!buf_ || end_ == cap_) make_room();
     std::size_t space = cap_ - end_;
     auto n = conn_.try_read(buf_.get() + end_, space);
     if (n) {
       end_ += *n;
-      drained_ = *n > 0 && *n < space;
       // A read that filled the buffer suggests more comes in large pieces.
       if (*n == space) next_cap_ = std::min(cap_ * 2, kMaxBuffer);
       return *n;

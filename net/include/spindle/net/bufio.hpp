@@ -50,7 +50,6 @@ class BufReader {
   std::unique_ptr<char[]> buf_;
   std::size_t cap_ = 0, begin_ = 0, end_ = 0;
   std::size_t next_cap_ = kMinBuffer;  // what the next allocation will be
-  bool drained_ = false;               // the last read was short: wait before the next
 };
 
 class BufWriter {
