@@ -21,6 +21,7 @@
 #include <spindle/runtime.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -39,9 +40,8 @@ constexpr int kHangMs = 10'000;
 std::atomic<std::uint16_t> g_port{0};
 
 void routes(http::ServeMux& mux) {
-  mux.handle("GET /plaintext", [](http::Request&, http::ResponseWriter& w) {
-    (void)w.text(200, "Hello, World!");
-  });
+  mux.handle("GET /plaintext",
+             [](http::Request&, http::ResponseWriter& w) { (void)w.text(200, "Hello, World!"); });
   mux.handle("POST /echo", [](http::Request& req, http::ResponseWriter& w) {
     auto body = req.body(64 * 1024);
     if (!body) {
@@ -83,14 +83,32 @@ void serve_forever() {
   });
 }
 
+// Retries while the loopback's ephemeral ports are all in use (EADDRNOTAVAIL):
+// tens of thousands of inputs a minute can outrun TIME_WAIT's 60 s.
 int connect_server() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(g_port.load());
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
-  return fd;
+  for (int tries = 0;; ++tries) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (err != EADDRNOTAVAIL || tries == 200) {
+      std::fprintf(stderr, "http-fuzz: connect: %s\n", std::strerror(err));
+      std::abort();
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+// Closes with a reset: we sent our FIN first, so a plain close would leave
+// this side in TIME_WAIT holding an ephemeral port for 60 s.
+void close_abortive(int fd) {
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
 }
 
 // Reads until the server closes; aborts if it does not within kHangMs.
@@ -140,7 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   std::string answer = read_all(fd);
   sender.join();
-  ::close(fd);
+  close_abortive(fd);
   if (!answer.empty() && answer.rfind("HTTP/1.1 ", 0) != 0 && answer.rfind("HTTP/1.0 ", 0) != 0) {
     std::fprintf(stderr, "http-fuzz: answer is not an HTTP response: %.40s\n", answer.c_str());
     std::abort();
