@@ -18,47 +18,36 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+
+#include "../common/flags.hpp"
 
 namespace http = spindle::http;
 
 namespace {
 
 struct Options {
-  std::string host = "127.0.0.1";
-  int port = 8080;
-  int procs = 0;
+  spindle::apps::ServeFlags serve{.port = 8080};
   http::ServerConfig server;
 };
 
-constexpr const char* kUsage =
-    "usage: hello [--host H] [--port N] [--procs N] [--max-body BYTES]\n"
-    "             [--read-header-timeout-ms N] [--idle-timeout-ms N]\n";
-
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--port")
-      o.port = std::atoi(argv[i + 1]);
-    else if (flag == "--procs")
-      o.procs = std::atoi(argv[i + 1]);
-    else if (flag == "--host")
-      o.host = argv[i + 1];
-    else if (flag == "--max-body")
-      o.server.max_body_bytes = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--read-header-timeout-ms")
-      o.server.read_header_timeout = std::chrono::milliseconds(std::atoll(argv[i + 1]));
-    else if (flag == "--idle-timeout-ms")
-      o.server.idle_timeout = std::chrono::milliseconds(std::atoll(argv[i + 1]));
-    else {
-      std::fputs(kUsage, stderr);
-      std::exit(2);
-    }
-  }
-  if (argc % 2 == 0) {
-    std::fputs(kUsage, stderr);
-    std::exit(2);
-  }
+  spindle::apps::parse_flags(
+      argc, argv,
+      "usage: hello [--host H] [--port N] [--procs N] [--max-body BYTES]\n"
+      "             [--read-header-timeout-ms N] [--idle-timeout-ms N]\n",
+      [&](std::string_view name, const char* value) {
+        if (name == "--max-body")
+          o.server.max_body_bytes = std::strtoull(value, nullptr, 10);
+        else if (name == "--read-header-timeout-ms")
+          o.server.read_header_timeout = std::chrono::milliseconds(std::atoll(value));
+        else if (name == "--idle-timeout-ms")
+          o.server.idle_timeout = std::chrono::milliseconds(std::atoll(value));
+        else
+          return o.serve.set(name, value);
+        return true;
+      });
   return o;
 }
 
@@ -88,13 +77,13 @@ void routes(http::ServeMux& mux) {
 int main(int argc, char** argv) {
   Options opt = parse(argc, argv);
   int status = 0;
-  spindle::run({.procs = opt.procs}, [&] {
+  spindle::run({.procs = opt.serve.procs}, [&] {
     http::ServeMux mux;
     routes(mux);
     http::Server srv(mux, opt.server);
-    auto addr = srv.listen(opt.host, static_cast<std::uint16_t>(opt.port));
+    auto addr = srv.listen(opt.serve.host, static_cast<std::uint16_t>(opt.serve.port));
     if (!addr) {
-      std::fprintf(stderr, "hello: listen on %s:%d: %s\n", opt.host.c_str(), opt.port,
+      std::fprintf(stderr, "hello: listen on %s:%d: %s\n", opt.serve.host.c_str(), opt.serve.port,
                    addr.error().message().c_str());
       status = 1;
       return;
@@ -102,7 +91,7 @@ int main(int argc, char** argv) {
     // The handlers go in before the line that tells a supervisor (and the
     // tests) it may send SIGTERM.
     http::shutdown_on_signals(srv);
-    std::printf("listening on %s:%u\n", opt.host.c_str(), addr->port());
+    std::printf("listening on %s:%u\n", opt.serve.host.c_str(), addr->port());
     std::fflush(stdout);
     (void)srv.serve();
   });

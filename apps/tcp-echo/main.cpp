@@ -9,30 +9,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
+
+#include "../common/flags.hpp"
 
 namespace {
 
-struct Options {
-  std::string host = "127.0.0.1";
-  int port = 7000;
-  int procs = 0;
-};
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--port")
-      o.port = std::atoi(argv[i + 1]);
-    else if (flag == "--procs")
-      o.procs = std::atoi(argv[i + 1]);
-    else if (flag == "--host")
-      o.host = argv[i + 1];
-    else {
-      std::fprintf(stderr, "usage: tcp-echo [--host H] [--port N] [--procs N]\n");
-      std::exit(2);
-    }
-  }
+spindle::apps::ServeFlags parse(int argc, char** argv) {
+  spindle::apps::ServeFlags o{.port = 7000};
+  spindle::apps::parse_flags(
+      argc, argv, "usage: tcp-echo [--host H] [--port N] [--procs N]\n",
+      [&](std::string_view name, const char* value) { return o.set(name, value); });
   return o;
 }
 
@@ -52,7 +39,7 @@ void serve(spindle::net::Conn conn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options opt = parse(argc, argv);
+  auto opt = parse(argc, argv);
   spindle::Config cfg;
   cfg.procs = opt.procs;
   spindle::run(cfg, [&] {

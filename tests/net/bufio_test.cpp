@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "../support/conn_pair.hpp"
+
 namespace net = spindle::net;
 
 namespace {
@@ -13,13 +15,8 @@ namespace {
 template <class Body>
 void with_pair(Body body) {
   spindle::run({}, [&] {
-    auto ln = net::Listener::listen("127.0.0.1", 0);
-    REQUIRE(ln.ok());
-    auto client = net::dial("127.0.0.1", ln->address().port());
-    REQUIRE(client.ok());
-    auto server = ln->accept();
-    REQUIRE(server.ok());
-    body(*client, *server);
+    auto p = spindle::testing::connected_pair();
+    body(p.client, p.server);
   });
 }
 }  // namespace

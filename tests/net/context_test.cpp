@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "../support/child.hpp"
+#include "../support/conn_pair.hpp"
 
 using namespace std::chrono_literals;
 namespace net = spindle::net;
@@ -19,25 +20,8 @@ using spindle::testing::kScale;
 
 namespace {
 
-struct Pair {
-  net::Listener ln;
-  net::Conn client, server;
-};
-
-// A listener and both ends of one connection through it.
-Pair connected_pair() {
-  Pair p;
-  auto ln = net::Listener::listen("127.0.0.1", 0);
-  REQUIRE(ln.ok());
-  p.ln = std::move(*ln);
-  auto c = net::dial("127.0.0.1", p.ln.address().port());
-  REQUIRE(c.ok());
-  p.client = std::move(*c);
-  auto s = p.ln.accept();
-  REQUIRE(s.ok());
-  p.server = std::move(*s);
-  return p;
-}
+using Pair = spindle::testing::ConnPair;
+using spindle::testing::connected_pair;
 
 // Runs fn on a new fiber after `delay`.
 template <class F>

@@ -6,6 +6,7 @@
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
 
+#include "../support/conn_pair.hpp"
 #include "../support/net.hpp"
 
 #include <atomic>
@@ -38,13 +39,8 @@ struct Probe {
 
 // A connected pair inside the runtime: {server side, client side}.
 std::pair<net::Conn, net::Conn> conn_pair() {
-  auto ln = net::Listener::listen("127.0.0.1", 0);
-  REQUIRE(ln.ok());
-  auto client = net::dial("127.0.0.1", ln->address().port());
-  REQUIRE(client.ok());
-  auto server = ln->accept();
-  REQUIRE(server.ok());
-  return {std::move(*server), std::move(*client)};
+  auto p = spindle::testing::connected_pair();
+  return {std::move(p.server), std::move(p.client)};
 }
 
 void in_runtime(const std::function<void()>& f) {
