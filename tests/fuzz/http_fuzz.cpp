@@ -83,6 +83,16 @@ void serve_forever() {
   });
 }
 
+// Waits for an interrupted connect to complete; false with err set if it failed.
+bool finish_connect(int fd, int& err) {
+  pollfd p{fd, POLLOUT, 0};
+  while (::poll(&p, 1, kHangMs) < 0 && errno == EINTR) {
+  }
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return err == 0;
+}
+
 // Retries while the loopback's ephemeral ports are all in use (EADDRNOTAVAIL):
 // tens of thousands of inputs a minute can outrun TIME_WAIT's 60 s.
 int connect_server() {
@@ -94,6 +104,9 @@ int connect_server() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
     int err = errno;
+    // libFuzzer's SIGALRM can interrupt the connect, which then goes on in
+    // the background: wait for it to finish.
+    if (err == EINTR && finish_connect(fd, err)) return fd;
     if (fd >= 0) ::close(fd);
     if (err != EADDRNOTAVAIL || tries == 200) {
       std::fprintf(stderr, "http-fuzz: connect: %s\n", std::strerror(err));
@@ -121,11 +134,14 @@ std::string read_all(int fd) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+    int ready = left.count() <= 0 ? 0 : ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
       std::fprintf(stderr, "http-fuzz: server did not close within %d ms\n", kHangMs);
       std::abort();
     }
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return out;  // closed, or reset after an error response
     out.append(buf, static_cast<std::size_t>(n));
   }
@@ -134,6 +150,7 @@ std::string read_all(int fd) {
 void send_all(int fd, const std::uint8_t* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // the server closed early: its answer is still read
     data += n;
     size -= static_cast<std::size_t>(n);
