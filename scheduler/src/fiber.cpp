@@ -79,37 +79,44 @@ G* GAllocator::make() {
   return g;
 }
 
-G* GAllocator::get_global() {
+// A batch of dead Gs linked by schedlink (null-terminated), or a new G
+// (*n = 1) when the free list is empty.
+G* GAllocator::get_batch(int* n) {
   std::lock_guard lock(mu_);
-  if (G* g = free_) {
-    free_ = g->schedlink;
-    --nfree_;
-    g->schedlink = nullptr;
-    return g;
+  if (G* first = batches_) {
+    batches_ = first->next_batch;
+    *n = first->batch_len;
+    nfree_ -= *n;
+    return first;
   }
+  *n = 1;
   return make();
 }
 
 void GAllocator::put_global(G* first, G* last, int n) {
+  last->schedlink = nullptr;
   std::lock_guard lock(mu_);
-  last->schedlink = free_;
-  free_ = first;
+  first->next_batch = batches_;
+  first->batch_len = n;
+  batches_ = first;
   nfree_ += n;
   // Keep every G (they are type-stable) but not every stack.
-  for (G* g = first; nfree_ > kGlobalFreeStacks && g != last->schedlink; g = g->schedlink)
-    stack_release(g->stack);
+  for (G* g = first; nfree_ > kGlobalFreeStacks && g; g = g->schedlink) stack_release(g->stack);
 }
 
 G* GAllocator::get(P* pp, std::size_t stack_size) {
+  if (pp && !pp->gfree) pp->gfree = get_batch(&pp->ngfree);
   G* g = nullptr;
-  if (pp && pp->gfree) {
+  if (pp) {
     g = pp->gfree;
     pp->gfree = g->schedlink;
     --pp->ngfree;
-    g->schedlink = nullptr;
   } else {
-    g = get_global();
+    int n = 0;
+    g = get_batch(&n);
+    if (n > 1) put_global(g->schedlink, last_of(g), n - 1);
   }
+  g->schedlink = nullptr;
   if (g->stack && g->stack.size != stack_size) stack_release(g->stack);
   if (!g->stack) {
     try {
@@ -213,16 +220,18 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
   char* sp = static_cast<char*>(g->fn);
   g->ctx = bctx::make_fcontext(sp, static_cast<std::size_t>(sp - g->stack.lo), fiber_entry);
   g->state.store(GState::runnable, relaxed);
-  rt->spawned.fetch_add(1, relaxed);
   M* m = this_m();
   if (P* pp = m ? m->p : nullptr) {
+    pp->spawned.fetch_add(1, relaxed);
     pp->alive.fetch_add(1, relaxed);
     runqput(pp, g, true);
     wakep();
     return;
   }
   OutsideCall call;
-  rt->ps[0]->alive.fetch_add(1, relaxed);  // any P's counter will do: they are summed
+  // Any P's counters will do: they are summed.
+  rt->ps[0]->spawned.fetch_add(1, relaxed);
+  rt->ps[0]->alive.fetch_add(1, relaxed);
   rt->globq.put(g);
   wakep();
 }

@@ -50,6 +50,11 @@ class Fiber {
   // Intrusive link for the global queue and free lists; owned by whoever
   // holds the G in that structure (under its lock).
   Fiber* schedlink = nullptr;
+  // The global run queue and the global free list hold batches (a G is in
+  // at most one): in a batch's first G, the next batch and this one's
+  // length; owned like schedlink.
+  Fiber* next_batch = nullptr;
+  int batch_len = 0;
 
   // Read by other threads (dumps, stats, sysmon), hence atomics; relaxed,
   // since they only describe the fiber and publish nothing.
@@ -69,6 +74,12 @@ class Fiber {
 
 namespace detail {
 using G = ::spindle::Fiber;
+
+// The last fiber of a schedlink chain.
+inline G* last_of(G* g) {
+  while (g->schedlink) g = g->schedlink;
+  return g;
+}
 
 // Thrown into a parked fiber to unwind its stack when the runtime shuts
 // down. Not a std::exception, so `catch (const std::exception&)` lets it

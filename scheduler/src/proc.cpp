@@ -62,10 +62,6 @@ std::uint32_t next_rand(P* pp) {
   return pp->rng = x;
 }
 
-G* last_of(G* g) {
-  while (g->schedlink) g = g->schedlink;
-  return g;
-}
 }  // namespace
 
 Runtime* rt = nullptr;
@@ -86,21 +82,28 @@ static void demote_next(P* pp) {
   if (batch) rt->globq.put_batch(batch, last_of(batch), n);
 }
 
-// Takes a batch from the global queue: returns one, moves the rest to pp
-// (Go's globrunqget: a fair share, at most half a local queue).
+// Takes batches from the global queue: returns one fiber, moves the rest to
+// pp (Go's globrunqget: a fair share, at most half a local queue).
 static G* globrunqget(P* pp, std::uint32_t max) {
   std::uint32_t share = rt->globq.size() / rt->nprocs + 1;
   std::uint32_t limit = pp->runq.capacity() / 2;
   if (max && share > max) share = max;
   if (share > limit) share = limit;
   std::uint32_t n = 0;
-  G* g = rt->globq.get_batch(share, &n);
+  G* g = rt->globq.get_batches(share, &n);
   if (!g) return nullptr;
-  for (G* x = g->schedlink; x;) {
-    G* next = x->schedlink;
-    x->schedlink = nullptr;
-    runqput(pp, x, false);
-    x = next;
+  G* rest = g->schedlink;
+  for (G* batch = g; batch;) {
+    G* next_batch = batch->next_batch;
+    batch->next_batch = nullptr;
+    for (G* x = rest; x;) {
+      G* next = x->schedlink;
+      x->schedlink = nullptr;
+      runqput(pp, x, false);
+      x = next;
+    }
+    batch = next_batch;
+    rest = batch;
   }
   g->schedlink = nullptr;
   return g;

@@ -42,6 +42,9 @@ struct P {
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::int64_t> parked{0};  // parks minus readies done on this P
   std::atomic<std::int64_t> alive{0};   // spawns minus exits done on this P
+  // Per P, not one runtime-wide counter: that shared line cost a spawn
+  // ~90% of its time once two Ps spawned and exited fibers at once.
+  std::atomic<std::uint64_t> spawned{0};
   // Set by sysmon when the slice is overrun; cleared by the owner at the
   // next slice. Relaxed: a late read only delays the yield a little.
   std::atomic<bool> preempt{false};
@@ -105,12 +108,14 @@ class GAllocator {
   void release_stacks();  // shutdown
 
  private:
-  G* get_global();
+  G* get_batch(int* n);
   void put_global(G* first, G* last, int n);
   G* make();
 
+  // Batches move whole, so a P refills its cache with one short critical
+  // section and touches no other P's dead Gs under the lock.
   std::mutex mu_;
-  G* free_ = nullptr;                         // guarded by mu_
+  G* batches_ = nullptr;                      // guarded by mu_
   int nfree_ = 0;                             // guarded by mu_
   std::vector<std::unique_ptr<G[]>> chunks_;  // guarded by mu_
   std::size_t chunk_used_ = 0;                // guarded by mu_
@@ -140,7 +145,7 @@ struct Runtime {
   // (install_poller, under lock). Read with acquire anywhere.
   std::atomic<Poller*> poller;
   std::unique_ptr<Poller> timer_poller;
-  std::unique_ptr<Poller> io_poller;  // guarded by lock
+  std::unique_ptr<Poller> io_poller;        // guarded by lock
   std::atomic<bool> poller_busy{false};     // an M is blocked in poller->poll
   std::atomic<std::int64_t> poll_until{0};  // its deadline; 0 while computing
   std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last poll, any kind
@@ -152,7 +157,6 @@ struct Runtime {
   // runtime: run() waits for them before it destroys the Ms whose parkers
   // they may be signalling (see OutsideCall).
   std::atomic<int> outside_calls{0};
-  std::atomic<std::uint64_t> spawned{0};
   std::atomic<std::uint64_t> thread_parks{0}, thread_unparks{0};
   std::atomic<std::uint64_t> preempt_requests{0}, handoffs{0};
 
@@ -174,7 +178,9 @@ void schedule(M* m);
 void runqput(P* pp, G* g, bool next);
 // Polls without blocking and queues what became ready (anyone may call it).
 G* netpoll(std::int64_t deadline);
-inline Poller* poller() { return rt->poller.load(std::memory_order_acquire); }
+inline Poller* poller() {
+  return rt->poller.load(std::memory_order_acquire);
+}
 // Queues a schedlink chain of readied fibers: one returned to run now if pp
 // is given, the rest on pp (or all on the global queue without pp).
 G* inject(P* pp, G* list);

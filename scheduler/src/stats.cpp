@@ -35,7 +35,6 @@ Stats stats() {
   s.spinning_threads = r->nmspinning.load(relaxed);
   s.global_queue_length = r->globq.size();
   s.fibers_runnable = static_cast<std::int64_t>(s.global_queue_length);
-  s.fibers_spawned = r->spawned.load(relaxed);
   s.fibers_waiting = -r->parked_outside.load(relaxed);
   for (auto& pp : r->ps) {
     ProcStats ps{pp->id,
@@ -45,6 +44,7 @@ Stats stats() {
                  pp->schedtick.load(relaxed),
                  pp->timers.size()};
     s.fibers_alive += pp->alive.load(relaxed);
+    s.fibers_spawned += pp->spawned.load(relaxed);
     s.fibers_waiting += pp->parked.load(relaxed);
     s.fibers_runnable += ps.queue_length;
     s.steals += ps.steals;
