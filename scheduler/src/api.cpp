@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "evict.hpp"
 #include "sched.hpp"
 
 namespace spindle {
@@ -177,7 +178,7 @@ Fiber* current_fiber() noexcept {
   return m ? m->curg : nullptr;
 }
 
-void park(WaitReason reason, Commit commit, void* arg) {
+void park(WaitReason reason, Commit commit, void* arg, ParkStack stack) {
   M* m = this_m();
   if (!m || !m->curg) throw std::logic_error("spindle::park called outside a fiber");
   G* g = m->curg;
@@ -185,6 +186,7 @@ void park(WaitReason reason, Commit commit, void* arg) {
   m->action = Action::park;
   m->commit = commit;
   m->commit_arg = arg;
+  m->park_word = stack == ParkStack::evictable ? begin_evictable_park(g) : 0;
   switch_out(m, g, false);
   g->reason.store(WaitReason::none, relaxed);
 }

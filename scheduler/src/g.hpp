@@ -59,13 +59,22 @@ class Fiber {
   // Read by other threads (dumps, stats, sysmon), hence atomics; relaxed,
   // since they only describe the fiber and publish nothing.
   std::atomic<detail::GState> state{detail::GState::free};
-  std::atomic<WaitReason> reason{WaitReason::none};
-  std::atomic<std::uint64_t> id{0};
-  std::array<std::atomic<char>, 32> name{};
-
+  // Who owns the stack's bytes (evict.hpp): the park generation and a
+  // StackState. The protocol and its memory orders are in evict.hpp.
+  std::atomic<std::uint64_t> stack_word{0};
+  // The evicted stack; written by the evictor while the word says
+  // `evicting`, read and cleared by the M that restores it after an acquire
+  // load of `evicted` (evict.cpp).
+  detail::StackCopy evicted;
+  // sysmon only: the word seen at this G's last sweep visit, and when.
+  std::uint64_t sweep_seen = 0;
+  std::int64_t sweep_seen_when = 0;
   // Every G ever made, newest first; written once before the G is published
   // under the allocator's lock, immutable after: dumps walk it lock-free.
   Fiber* allg_next = nullptr;
+  std::atomic<WaitReason> reason{WaitReason::none};
+  std::atomic<std::uint64_t> id{0};
+  std::array<std::atomic<char>, 32> name{};
 
   void set_name(std::string_view n) noexcept;
   // Copies the name into out (NUL-terminated); safe from any thread.

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "evict.hpp"
 #include "sched.hpp"
 
 namespace spindle::detail {
@@ -426,6 +427,7 @@ static void begin_run(M* m, G* g, bool inherit) {
     pp->schedtick.store(pp->schedtick.load(relaxed) + 1, relaxed);
     pp->preempt.store(false, relaxed);
   }
+  make_resident(g);
   g->state.store(GState::running, relaxed);
   g->started = true;
   m->curg = g;
@@ -514,15 +516,19 @@ void after_switch(M* m, G* g) {
         runqput(m->p, g, false);
       }
       break;
-    case Action::park:
+    case Action::park: {
+      std::uint64_t park_word = m->park_word;  // read before commit publishes g
       g->state.store(GState::waiting, relaxed);
       m->p->parked.fetch_add(1, relaxed);
       if (m->commit && !m->commit(g, m->commit_arg)) {
         m->p->parked.fetch_sub(1, relaxed);
         g->state.store(GState::runnable, relaxed);
-        runqput(m->p, g, true);
+        runqput(m->p, g, true);  // the word stays `parking`: the resumer takes it back
+      } else if (park_word) {
+        publish_evictable(g, park_word);
       }
       break;
+    }
     case Action::exit:
       g->state.store(GState::dead, relaxed);
       m->p->alive.fetch_sub(1, relaxed);

@@ -87,6 +87,9 @@ struct M {
   Action action = Action::none;
   Commit commit = nullptr;
   void* commit_arg = nullptr;
+  // Action::park: the fiber's parking stack word (evict.hpp), 0 for a
+  // pinned park. Written by park() for every park.
+  std::uint64_t park_word = 0;
 
   // Handed over by startm() before unpark; the Parker's mutex orders it.
   P* nextp = nullptr;
@@ -159,6 +162,8 @@ struct Runtime {
   std::atomic<int> outside_calls{0};
   std::atomic<std::uint64_t> thread_parks{0}, thread_unparks{0};
   std::atomic<std::uint64_t> preempt_requests{0}, handoffs{0};
+  // Counters (relaxed): written by sysmon and by Ms that restore a stack.
+  std::atomic<std::uint64_t> stacks_evicted{0}, stacks_restored{0};
 
   std::atomic<bool> stopping{false};
   std::int64_t start_time;

@@ -23,6 +23,11 @@ constexpr std::uint64_t kDeepMarker = 0x21454c444e495053;  // "SPINDLE!"
 constexpr int kMarkerWords = 32;
 // Bytes at the bottom of an unguarded stack that must stay zero.
 constexpr std::size_t kCanaryBytes = 64;
+// x86-64 leaf code may use these bytes below sp (the red zone). A parked
+// fiber's sp is saved by jump_fcontext, which is not a leaf, so nothing
+// live should be there; eviction copies them anyway, as the cheap side of
+// being wrong.
+constexpr std::size_t kRedZone = 128;
 
 // Counters only; relaxed is enough (no data is published through them).
 std::atomic<std::uint64_t> g_guarded{0};
@@ -70,6 +75,16 @@ bool claim_guard() {
     if (g_guarded.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
   }
   return false;
+}
+
+// A word copy ASan does not check: a parked fiber's frames hold poisoned
+// redzones, and the shadow stays as it was while the bytes are away. The
+// volatile source keeps the compiler from turning the loop into memcpy,
+// which ASan intercepts. Both ends are 8-byte aligned, len a multiple of 8.
+[[gnu::no_sanitize_address]] void copy_words(void* to, const void* from, std::size_t len) {
+  auto* d = static_cast<std::uint64_t*>(to);
+  auto* s = static_cast<const volatile std::uint64_t*>(from);
+  for (std::size_t i = 0; i < len / sizeof(std::uint64_t); ++i) d[i] = s[i];
 }
 
 }  // namespace
@@ -131,6 +146,33 @@ void stack_trim(const Stack& s) noexcept {
   if (std::all_of(m, m + kMarkerWords, [](std::uint64_t w) { return w == kDeepMarker; })) return;
   madvise(s.lo, s.size - page_size(), MADV_DONTNEED);
   write_marker(s);
+}
+
+bool stack_evict(const Stack& s, const char* sp, StackCopy& out) noexcept {
+  auto at = reinterpret_cast<std::uintptr_t>(sp) - kRedZone;
+  at = std::max(at, reinterpret_cast<std::uintptr_t>(s.lo)) & ~std::uintptr_t{7};
+  char* from = reinterpret_cast<char*>(at);
+  auto len = static_cast<std::size_t>(s.hi() - from);
+  void* bytes = std::malloc(len);
+  if (!bytes) return false;
+  copy_words(bytes, from, len);
+  // The whole stack, not just the copied part: the pages of an earlier,
+  // deeper call are as idle as the rest. The canary reads zero afterwards.
+  madvise(s.lo, s.size, MADV_DONTNEED);
+  out = {from, len, bytes};
+  return true;
+}
+
+[[gnu::no_sanitize_address]] void stack_restore(const Stack& s, StackCopy& copy) noexcept {
+  // The pages come back zeroed. The marker words below the copy are written
+  // again (the deeper pages are gone: the stack is shallow once more); those
+  // inside it come back as they were.
+  std::uint64_t* m = marker_of(s);
+  auto* stop = std::min(m + kMarkerWords, reinterpret_cast<std::uint64_t*>(copy.from));
+  for (volatile std::uint64_t* w = m; w < stop; ++w) *w = kDeepMarker;
+  copy_words(copy.from, copy.bytes, copy.len);
+  std::free(copy.bytes);
+  copy = {};
 }
 
 bool stack_intact(const Stack& s) noexcept {

@@ -46,6 +46,22 @@ void stack_release(Stack& s) noexcept;
 // burst of deep stacks does not pin memory.
 void stack_trim(const Stack& s) noexcept;
 
+// The live part of an evicted stack: [from, s.hi()) copied to `bytes`.
+struct StackCopy {
+  char* from = nullptr;
+  std::size_t len = 0;
+  void* bytes = nullptr;  // malloc'ed
+};
+
+// Stack eviction (evict.hpp). stack_evict copies [sp - red zone, hi) to the
+// heap and gives every page of the stack back to the kernel; false (nothing
+// done) if the heap refuses. stack_restore copies it back to the same
+// addresses, frees the copy, and keeps the deep-stack marker and the
+// canary valid. Neither is instrumented by ASan: a parked fiber's frames
+// carry poisoned redzones that a copy legitimately reads and rewrites.
+bool stack_evict(const Stack& s, const char* sp, StackCopy& out) noexcept;
+void stack_restore(const Stack& s, StackCopy& copy) noexcept;
+
 // False if an unguarded stack's lowest bytes were written (an overflow).
 bool stack_intact(const Stack& s) noexcept;
 

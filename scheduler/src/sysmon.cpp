@@ -6,7 +6,8 @@
 //  - in blocking() for longer than Config::blocking_handoff: take the P
 //    away (CAS blocking -> idle) and hand it to another M;
 // it polls the netpoller if no M has for 10 ms (every M busy running
-// fibers), queueing what became ready on the global queue; and it prints
+// fibers), queueing what became ready on the global queue; it evicts the
+// stacks of fibers parked long in evictable waits (evict.cpp); and it prints
 // the schedtrace line when asked. It sleeps 20 us between
 // rounds while there is something to watch, backing off to 10 ms when idle
 // (Go's sysmon does the same).
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "evict.hpp"
 #include "log.hpp"
 #include "sched.hpp"
 #include "spindle/stats.hpp"
@@ -91,6 +93,7 @@ void sysmon_main() {
   std::int64_t sleep = kMinSleep;
   int idle_rounds = 0;
   std::int64_t next_trace = rt->cfg.schedtrace_ms > 0 ? nanotime() : kNever;
+  StackSweep sweep;
   while (!rt->stopping.load(relaxed)) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(sleep));
     std::int64_t now = nanotime();
@@ -114,6 +117,7 @@ void sysmon_main() {
         acted = true;
       }
     }
+    sweep.run(now);  // not an action: its own clock keeps its pace
     if (now >= next_trace) {
       std::fprintf(stderr, "%s\n", schedtrace_line().c_str());
       next_trace = now + std::int64_t{rt->cfg.schedtrace_ms} * 1'000'000;

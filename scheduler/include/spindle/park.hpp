@@ -14,6 +14,15 @@
 //      at once (the condition it waited for already holds).
 // Each park is matched by exactly one ready(); a ready() without a park is a
 // bug (asserted in debug builds).
+//
+// Stack eviction (scheduler/README.md, "Stack eviction"): a park that passes
+// ParkStack::evictable promises that, once commit has returned, nothing
+// reads or writes the fiber's stack until the fiber runs again: wakers only
+// call ready(). The runtime may then copy the used part of a long-parked
+// fiber's stack to the heap and give its pages back to the kernel; it is
+// copied back, at the same addresses, before the fiber runs. A wait whose
+// waiter record (list node, timer, callback) lives on the stack must stay
+// ParkStack::pinned, the default.
 #pragma once
 
 #include <cstdint>
@@ -44,16 +53,22 @@ const char* to_string(WaitReason r) noexcept;
 // The running fiber, or nullptr on a thread that is not running a fiber.
 Fiber* current_fiber() noexcept;
 
+// What a park promises about the fiber's stack while it is parked.
+enum class ParkStack : std::uint8_t {
+  pinned,     // others may touch it (a waiter node on the stack): stays resident
+  evictable,  // nobody touches it after commit returns: may be evicted
+};
+
 using Commit = bool (*)(Fiber* self, void* arg);
 // Must be called from a fiber. See the protocol above.
-void park(WaitReason reason, Commit commit, void* arg);
+void park(WaitReason reason, Commit commit, void* arg, ParkStack stack = ParkStack::pinned);
 
 // Lambda form: commit is any callable `bool(Fiber*)`.
 template <class F>
-void park(WaitReason reason, F&& commit) {
+void park(WaitReason reason, F&& commit, ParkStack stack = ParkStack::pinned) {
   park(
       reason, [](Fiber* self, void* arg) { return (*static_cast<F*>(arg))(self); },
-      static_cast<void*>(&commit));
+      static_cast<void*>(&commit), stack);
 }
 
 // Makes a parked fiber runnable. From a fiber it goes to the front of the

@@ -36,6 +36,10 @@ struct Config {
   // A blocking() call that lasts longer than this loses its P to another
   // thread so the P's other fibers keep running.
   std::chrono::microseconds blocking_handoff{20};
+  // A fiber parked this long in an evictable wait (the netpoller's: an idle
+  // connection) has its stack copied to the heap and its pages given back,
+  // until it runs again (scheduler/README.md, "Stack eviction"). 0: never.
+  std::chrono::milliseconds stack_evict_after{1000};
   // Print a scheduler trace line every N ms (0: off). -1 means
   // $SPINDLE_SCHEDTRACE if set, else off.
   int schedtrace_ms = -1;
