@@ -186,7 +186,7 @@ void park(WaitReason reason, Commit commit, void* arg, ParkStack stack) {
   m->action = Action::park;
   m->commit = commit;
   m->commit_arg = arg;
-  m->park_word = stack == ParkStack::evictable ? begin_evictable_park(g) : 0;
+  m->park_word = stack == ParkStack::evictable && g->evictable_stack ? begin_evictable_park(g) : 0;
   switch_out(m, g, false);
   g->reason.store(WaitReason::none, relaxed);
 }

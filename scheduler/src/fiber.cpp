@@ -202,6 +202,7 @@ Spawn prepare_spawn(const SpawnOptions& opts, std::size_t size, std::size_t alig
   g->set_name(opts.name);
   g->started = false;
   g->unwinding = false;
+  g->evictable_stack = opts.evictable_stack;
   auto top = reinterpret_cast<std::uintptr_t>(g->stack.hi());
   auto at = (top - size) & ~(std::uintptr_t{align} - 1) & ~std::uintptr_t{15};
   g->fn = reinterpret_cast<void*>(at);

@@ -43,7 +43,8 @@ class Fiber {
   void (*destroy)(void*) = nullptr;
   void* fn = nullptr;  // the callable, near the top of `stack`
   bool started = false;
-  bool unwinding = false;  // shutdown: the next resume throws Unwind
+  bool unwinding = false;        // shutdown: the next resume throws Unwind
+  bool evictable_stack = false;  // SpawnOptions::evictable_stack
   detail::FlsTable* fls = nullptr;
   detail::SanitizerStack san;
 

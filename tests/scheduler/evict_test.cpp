@@ -20,6 +20,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+const spindle::SpawnOptions kEvictable{.evictable_stack = true};
+
 spindle::Config evicting_config(int procs) {
   spindle::Config cfg;
   cfg.procs = procs;
@@ -80,7 +82,7 @@ TEST_CASE("an evicted fiber resumes with its stack's data and pointers intact") 
     std::atomic<const void*> where{nullptr};
     spindle::WaitGroup done;
     done.add(1);
-    spindle::go([&] {
+    spindle::go(kEvictable, [&] {
       unsigned char data[3000];
       for (std::size_t i = 0; i < sizeof data; ++i) data[i] = static_cast<unsigned char>(i * 7 + 3);
       unsigned char* inside = &data[1234];  // a pointer into this stack, kept on it
@@ -109,23 +111,29 @@ TEST_CASE("an evicted fiber resumes with its stack's data and pointers intact") 
   CHECK(seen.stacks_restored == 1);
 }
 
-TEST_CASE("a pinned park is never evicted") {
+TEST_CASE("pinned parks and fibers not spawned evictable are never evicted") {
   spindle::Stats seen;
   spindle::run(evicting_config(2), [&] {
-    std::atomic<spindle::Fiber*> slot{nullptr};
+    std::atomic<spindle::Fiber*> pinned{nullptr}, unmarked{nullptr};
     spindle::WaitGroup done;
-    done.add(1);
-    spindle::go([&] {
+    done.add(2);
+    spindle::go(kEvictable, [&] {
       spindle::park(spindle::WaitReason::other, [&](spindle::Fiber* self) {
-        slot.store(self);
+        pinned.store(self);
         return true;
       });
       done.done();
     });
-    spindle::Fiber* f = take(slot);
+    spindle::go([&] {
+      park_evictable(unmarked);
+      done.done();
+    });
+    spindle::Fiber* a = take(pinned);
+    spindle::Fiber* b = take(unmarked);
     spindle::sleep_for(200ms);  // ~20 sweep rounds at 200x the threshold
     seen = spindle::stats();
-    spindle::ready(f);
+    spindle::ready(a);
+    spindle::ready(b);
     done.wait();
   });
   CHECK(seen.stacks_evicted == 0);
@@ -149,7 +157,7 @@ TEST_CASE("eviction gives a parked fiber's stack pages back" * doctest::skip(!kM
     done.add(kFibers);
     // Evict nothing until all are parked with their pages touched.
     for (int i = 0; i < kFibers; ++i)
-      spindle::go(spindle::SpawnOptions{"", 256 * 1024}, [&, i] {
+      spindle::go(spindle::SpawnOptions{.stack_size = 256 * 1024, .evictable_stack = true}, [&, i] {
         recurse(100);  // ~100 KiB each: 20 MB touched, still resident after return
         park_evictable(slots[i]);
         done.done();
@@ -180,7 +188,7 @@ TEST_CASE("wake-ups racing eviction on 2 procs: none lost, every stack intact") 
     spindle::WaitGroup done;
     done.add(kFibers);
     for (int i = 0; i < kFibers; ++i)
-      spindle::go([&, i] {
+      spindle::go(kEvictable, [&, i] {
         for (int round = 0; round < kRounds; ++round) {
           unsigned char data[1500];
           for (std::size_t k = 0; k < sizeof data; ++k)

@@ -22,7 +22,9 @@
 // fiber's stack to the heap and give its pages back to the kernel; it is
 // copied back, at the same addresses, before the fiber runs. A wait whose
 // waiter record (list node, timer, callback) lives on the stack must stay
-// ParkStack::pinned, the default.
+// ParkStack::pinned, the default. Only fibers spawned with
+// SpawnOptions::evictable_stack are ever evicted: the fiber's own code must
+// not share its stack either.
 #pragma once
 
 #include <cstdint>

@@ -36,9 +36,10 @@ struct Config {
   // A blocking() call that lasts longer than this loses its P to another
   // thread so the P's other fibers keep running.
   std::chrono::microseconds blocking_handoff{20};
-  // A fiber parked this long in an evictable wait (the netpoller's: an idle
-  // connection) has its stack copied to the heap and its pages given back,
-  // until it runs again (scheduler/README.md, "Stack eviction"). 0: never.
+  // A fiber spawned with SpawnOptions::evictable_stack and parked this long
+  // in an evictable wait (the netpoller's: an idle connection) has its
+  // stack copied to the heap and its pages given back until it runs again
+  // (scheduler/README.md, "Stack eviction"). 0: never.
   std::chrono::milliseconds stack_evict_after{1000};
   // Print a scheduler trace line every N ms (0: off). -1 means
   // $SPINDLE_SCHEDTRACE if set, else off.
@@ -59,6 +60,15 @@ void run(const Config& cfg, std::function<void()> main_fn);
 struct SpawnOptions {
   std::string_view name;       // shown in dumps and stall reports (truncated to 31 bytes)
   std::size_t stack_size = 0;  // 0: the runtime's Config::stack_size
+  // Lets the runtime evict this fiber's stack while it waits long on the
+  // network (Config::stack_evict_after; scheduler/README.md, "Stack
+  // eviction"). The fiber promises that nothing outside it reads or writes
+  // objects on its stack during such a wait: no other fiber or thread holds
+  // a pointer into its frames (share through the heap, as Go's escape
+  // analysis does). Off by default, since C++ code often shares a stack
+  // object by reference (`go([&] { ... })`) and a write to an evicted stack
+  // is lost.
+  bool evictable_stack = false;
 };
 
 namespace detail {
