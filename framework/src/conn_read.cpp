@@ -61,15 +61,22 @@ int ServerConn::read_head(bool first) {
 // may close an idle connection (close_if_idle) unless a request has arrived.
 net::Result<std::size_t> ServerConn::wait_and_fill(bool idle, net::Deadline deadline) {
   if (!idle) return rbuf_.fill();
-  for (;;) {
-    // Read first even after a short read: a FIN that came with the data
-    // raises no edge of its own, so waiting first could wait forever.
-    auto n = rbuf_.try_fill();
-    if (n || n.error() != std::errc::operation_would_block) return n;
+  // After a read that drained the socket, arm the wait without reading
+  // again (Conn::drained): that read would only say EAGAIN.
+  for (bool wait_first = conn_.drained();; wait_first = false) {
+    if (!wait_first) {
+      auto n = rbuf_.try_fill();
+      if (n || n.error() != std::errc::operation_would_block) return n;
+    }
     rbuf_.release_if_empty();
     if (out_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(out_);
     if (wbody_.capacity() > net::BufReader::kMaxBuffer) std::string().swap(wbody_);
-    if (!enter_idle()) return net::Errc::closed;
+    if (!enter_idle()) {
+      // Shutting down (or closed): a request the client has already sent
+      // is still read and served, so look once more if the read was skipped.
+      if (wait_first) continue;
+      return net::Errc::closed;
+    }
     if (conn_.when_readable(deadline, on_readable, this))
       return make_error_code(std::errc::operation_in_progress);
     // Readiness was pending already (or the socket closed): read again.

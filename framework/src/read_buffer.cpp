@@ -52,12 +52,16 @@ net::Result<std::size_t> ReadBuffer::try_fill() {
   return read_once();
 }
 
+// Waits first when the last read drained the socket (Conn::drained), which
+// saves the read that would only say EAGAIN.
 net::Result<std::size_t> ReadBuffer::fill() {
-  for (;;) {
+  for (bool wait = conn_.drained();; wait = true) {
+    if (wait) {
+      release_if_empty();
+      if (net::Status ready = conn_.wait_readable(); !ready) return ready.error();
+    }
     auto n = read_once();
     if (n || n.error() != std::errc::operation_would_block) return n;
-    release_if_empty();
-    if (net::Status ready = conn_.wait_readable(); !ready) return ready.error();
   }
 }
 

@@ -24,14 +24,16 @@ void BufReader::make_room() {
   end_ = used;
 }
 
-// Try the read first (one syscall when data is there); only when nothing
-// is, wait for readiness, and if the buffer held nothing, give it back
-// while waiting. (Waiting first after a short read would save the read
-// that only says EAGAIN, but a FIN that came with the data raises no edge
-// of its own: the wait would never end. nginx knows it from EPOLLRDHUP.)
+// Reads first (one syscall when data is there), unless the last read left
+// the socket drained: then waits first, which saves the read that would
+// only say EAGAIN. While waiting, a buffer that holds nothing goes back.
 Result<std::size_t> BufReader::fill() {
   for (;;) {
     spindle::preempt_point();
+    if (conn_.drained()) {
+      if (begin_ == end_) release();
+      if (Status ready = conn_.wait_readable(); !ready) return ready.error();
+    }
     bool idle = !buf_;
     if (!buf_ || end_ == cap_) make_room();
     std::size_t space = cap_ - end_;

@@ -119,8 +119,17 @@ int Conn::fd() const noexcept {
 }
 
 Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
-  auto r = retry_io(pd_, Dir::read, read_deadline_.load(relaxed), ctx,
-                    [&] { return ::recv(fd(), buf, len, 0); });
+  const std::int64_t deadline = read_deadline_.load(relaxed);
+  if (drained()) {
+    if (ctx)
+      if (std::error_code ec = detail::context_error(*ctx)) return ec;
+    if (std::error_code ec = pd_->wait(Dir::read, deadline, ctx)) return ec;
+  }
+  auto r = retry_io(pd_, Dir::read, deadline, ctx, [&] {
+    auto n = ::recv(fd(), buf, len, 0);
+    pd_->note_read(n, len);
+    return n;
+  });
   if (!r) return r.error();
   // End of stream from our own close()'s shutdown, not from the peer.
   if (*r == 0 && len > 0 && pd_->closed()) return Errc::closed;
@@ -131,6 +140,7 @@ Result<std::size_t> Conn::try_read(void* buf, std::size_t len) {
   if (!pd_ || pd_->closed()) return Errc::closed;
   for (;;) {
     auto n = ::recv(fd(), buf, len, 0);
+    pd_->note_read(n, len);
     if (n > 0) return static_cast<std::size_t>(n);
     if (n == 0) {  // see read()
       if (len > 0 && pd_->closed()) return Errc::closed;
@@ -146,6 +156,10 @@ Status Conn::wait_read(const Context* ctx) {
     if (std::error_code ec = detail::context_error(*ctx)) return ec;
   if (std::error_code ec = pd_->wait(Dir::read, read_deadline_.load(relaxed), ctx)) return ec;
   return ok();
+}
+
+bool Conn::drained() const noexcept {
+  return pd_ && pd_->drained();
 }
 
 bool Conn::when_readable(Deadline deadline, ReadableFn fn, void* arg) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "peer_close.hpp"
 #include "spindle/net/error.hpp"
 #include "spindle/timer.hpp"
 
@@ -130,6 +131,13 @@ PollDesc::PollDesc(AsioPoller& poller, int fd)
     reactor_.cleanup_descriptor_data(data_);
     throw std::system_error(err, std::system_category(), "spindle::net: epoll registration");
   }
+  try {
+    watch_peer_close(reactor_, fd, data_);
+  } catch (...) {
+    reactor_.deregister_descriptor(fd, data_, /*closing=*/false);
+    reactor_.cleanup_descriptor_data(data_);
+    throw;
+  }
 }
 
 // close() deregistered the fd already (the owner closes first).
@@ -156,7 +164,7 @@ void PollDesc::arm(Dir dir) {
 
 PollDesc::Edge::status PollDesc::Edge::perform(reactor_op* op) noexcept {
   auto* e = static_cast<Edge*>(op);
-  e->pd->on_edge(e->dir);
+  e->pd->on_edge(e->dir, edge_events());
   return not_done;  // stay queued for the next edge
 }
 
@@ -181,9 +189,13 @@ Fiber* PollDesc::take_waiter(Slot& s, std::error_code outcome) noexcept {
 // Runs inside poll(), on the polling thread: the woken fiber goes on its
 // ReadyList. An edge after close() (the reactor reuses its descriptor
 // state) only leaves a harmless ready mark.
-void PollDesc::on_edge(Dir dir) noexcept {
+void PollDesc::on_edge(Dir dir, std::uint32_t events) noexcept {
   Slot& s = slot(dir);
   lock_.lock();
+  if (dir == Dir::read) {
+    drained_.store(false, relaxed);
+    if (peer_done(events)) peer_closed_.store(true, relaxed);
+  }
   Fiber* w = take_waiter(s, {});
   bool notify = !w && dir == Dir::read && take_notify({});
   if (!w && !notify) s.ready = true;

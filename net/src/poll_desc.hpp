@@ -84,6 +84,16 @@ class PollDesc {
   // not). AsioPoller::poll calls it after its handlers.
   static void run_edge_notifies() noexcept;
 
+  // The wait-first hint (Conn::drained): the reader notes each read's
+  // outcome; a read edge or the peer's half-close clears the hint.
+  void note_read(long got, std::size_t asked) noexcept {
+    drained_.store(got > 0 && static_cast<std::size_t>(got) < asked, std::memory_order_relaxed);
+  }
+  bool drained() const noexcept {
+    return drained_.load(std::memory_order_relaxed) &&
+           !peer_closed_.load(std::memory_order_relaxed);
+  }
+
   // Wakes both waiters with Errc::closed and shuts the socket down; the fd
   // is closed when the last reference goes. Idempotent.
   void close() noexcept;
@@ -138,7 +148,7 @@ class PollDesc {
   PollDesc(AsioPoller& poller, int fd);
   ~PollDesc();
   void arm(Dir dir);
-  void on_edge(Dir dir) noexcept;
+  void on_edge(Dir dir, std::uint32_t events) noexcept;
   static void on_deadline(Timer* t) noexcept;
   void on_context_done(Waiting& w, std::error_code why) noexcept;
   Fiber* take_waiter(Slot& s, std::error_code outcome) noexcept;
@@ -157,6 +167,14 @@ class PollDesc {
   // stale false only costs one syscall on a shut-down socket).
   std::atomic<bool> closed_{false};
   std::atomic<int> refs_{1};  // acq_rel on release: the last one frees
+  // The last read came back short (the socket was empty), and no read edge
+  // came since: written by the reader and by read edges. peer_closed_: an
+  // edge said EPOLLRDHUP/HUP/ERR; sticky. Relaxed: they only choose between
+  // reading first and waiting first, and a stale value loses nothing,
+  // because an edge also leaves Slot::ready (or wakes the waiter) under
+  // lock_, which a wait checks before it parks.
+  std::atomic<bool> drained_{false};
+  std::atomic<bool> peer_closed_{false};
 };
 
 }  // namespace spindle::net::detail

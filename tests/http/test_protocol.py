@@ -4,6 +4,7 @@ targets, Host, versions and malformed request lines."""
 import email.utils
 import json
 import re
+import socket
 import time
 import unittest
 
@@ -173,6 +174,25 @@ class KeepAlive(HttpTestCase):
                 rest, how = c.drain(3.0)
                 self.assertEqual((rest, how in ("eof", "reset")), (b"", True),
                                  f"after Connection: close the server sent {rest!r} / {how}")
+
+    def test_half_close_after_requests(self):
+        # Requests and the client's FIN in one send: the server answers each,
+        # then sees the FIN and closes at once. (After a short read it waits
+        # for the next readiness edge instead of reading again, and a FIN
+        # that came with the data raises no edge of its own.)
+        # A first exchange leaves the connection idle with its read armed,
+        # so the next data and FIN come in as one edge.
+        for count in (1, 2):
+            with self.subTest(requests=count), self.conn() as c:
+                self.assertEqual(c.request("GET", "/plaintext").status, 200)
+                time.sleep(0.05)  # let the server go idle
+                c.sock.sendall(GET_PLAIN * count)
+                c.sock.shutdown(socket.SHUT_WR)
+                got = [c.final_response() for _ in range(count)]
+                self.assertEqual([(r.status, r.body) for r in got], [(200, HELLO_BODY)] * count)
+                rest, how = c.drain(3.0)
+                self.assertEqual((rest, how), (b"", "eof"),
+                                 "the server kept a half-closed connection open")
 
 
 PIPELINE = (build("GET", "/plaintext") + build("POST", "/echo", b"hello world") +

@@ -207,3 +207,47 @@ TEST_CASE("half-close: the peer reads EOF and can still answer") {
     ln.close();
   });
 }
+
+// After a short read, reads wait for the next edge instead of reading again
+// (Conn::drained). A FIN that arrives with the data raises no edge of its
+// own, so each round sends data and FIN back to back — often one edge —
+// while the server is parked or about to park: the read after the data
+// must still see EOF at once, not hang until the deadline.
+TEST_CASE("wait-first after a short read still sees a FIN that came with the data") {
+  spindle::Config cfg;
+  cfg.procs = 2;
+  spindle::run(cfg, [] {
+    net::Listener ln = listen_local();
+    int eofs = 0, drained_waits = 0;
+    for (int round = 0; round < 200; ++round) {
+      auto c = net::dial("127.0.0.1", ln.address().port());
+      REQUIRE(c.ok());
+      auto s = ln.accept();
+      REQUIRE(s.ok());
+      s->set_read_deadline(net::Clock::now() + 2s);
+      spindle::WaitGroup wg;
+      wg.add(1);
+      spindle::go([&] {  // on the other P, often while the server waits
+        if (round % 2) spindle::sleep_for(100us);
+        REQUIRE(c->write_all("ping", 4).ok());
+        REQUIRE(c->shutdown_write().ok());
+        wg.done();
+      });
+      char buf[64];
+      std::size_t got = 0;
+      for (;;) {
+        drained_waits += s->drained();
+        auto n = s->read_some(buf, sizeof buf);
+        if (!n) FAIL_CHECK("round " << round << ": " << n.error().message());
+        if (!n || *n == 0) break;
+        got += *n;
+      }
+      CHECK(got == 4);
+      ++eofs;
+      wg.wait();
+    }
+    CHECK(eofs == 200);
+    MESSAGE("reads that waited first: " << drained_waits);
+    CHECK(drained_waits > 0);  // the path under test was taken
+  });
+}

@@ -87,6 +87,12 @@ class Conn {
   // One read attempt that never parks: std::errc::operation_would_block
   // when nothing is there yet.
   Result<std::size_t> try_read(void* buf, std::size_t len);
+  // True when the last read came back short (the kernel had no more) and
+  // no readiness edge or half-close came since: a read now would almost
+  // surely say EAGAIN, so a caller may wait_readable() first and save that
+  // syscall (nginx's `ready = 0`). read_some() does so itself. Waiting first
+  // loses nothing: an edge that came meanwhile ends the wait at once.
+  bool drained() const noexcept;
   // Parks until the socket may be readable (the read deadline applies),
   // without reading: lets a caller hold no buffer while the connection is
   // idle. May return early; the next read tells.
