@@ -55,7 +55,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tcp-echo: accept: %s\n", conn.error().message().c_str());
         return;
       }
-      spindle::go([c = std::move(*conn)]() mutable { serve(std::move(c)); });
+      // Nothing outside the fiber points into its stack (the Conn is its
+      // own), so an idle connection's stack may be evicted.
+      spindle::go(spindle::SpawnOptions{.name = "echo-conn", .evictable_stack = true},
+                  [c = std::move(*conn)]() mutable { serve(std::move(c)); });
     }
   });
 }

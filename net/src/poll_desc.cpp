@@ -94,31 +94,33 @@ std::error_code context_error(const Context& ctx) noexcept {
   return e == ContextError::deadline_exceeded ? Errc::timeout : Errc::canceled;
 }
 
-// One wait, on the waiting fiber's stack: the deadline timer, the context
+// A direction's wait record (Slot::record), on the heap so that nothing
+// touches the parked fiber's stack: the deadline timer, the context
 // registration, and what a waker writes. It is in its slot (slot.waiter)
 // exactly while the fiber is parked; whoever takes it out under lock_ (the
 // readiness handler, the deadline, the context, close(), or the fiber's own
 // unwinding) is the one that wakes the fiber, so each park gets one ready().
+// Reused by the direction's next wait: the end of a wait (Cleanup in
+// wait()) waits until its timer and context callback are done with it.
 struct PollDesc::Waiting : Timer {
   // Runs when the context is done, on the canceller's thread.
   struct ContextWake {
     Waiting* w;
-    const Context* ctx;
-    void operator()() const noexcept { w->pd->on_context_done(*w, context_error(*ctx)); }
+    void operator()() const noexcept { w->pd->on_context_done(*w, context_error(*w->ctx)); }
   };
 
-  Waiting(PollDesc* p, Dir d, std::int64_t deadline) : pd(p), dir(d) {
-    when = deadline;
-    fire = on_deadline;
-  }
+  Waiting(PollDesc* p, Dir d) : pd(p), dir(d) { fire = on_deadline; }
 
   PollDesc* const pd;
   const Dir dir;
   Fiber* fiber = nullptr;  // set by the park commit, before the wait is published
   std::error_code result;  // the outcome: written by the waker that takes the wait, under lock_
   std::error_code early;   // guarded by lock_: the context was done before the park
-  std::optional<DoneCallback<ContextWake>> on_done;  // registered while a context applies
-  std::atomic<bool> timer_done{false};               // release: on_deadline no longer touches this
+  // While a context applies: a copy of it (the caller's may be on the
+  // parked stack) and the registration with it.
+  std::optional<Context> ctx;
+  std::optional<DoneCallback<ContextWake>> on_done;
+  std::atomic<bool> timer_done{false};  // release: on_deadline no longer touches this
 };
 
 PollDesc::PollDesc(AsioPoller& poller, int fd)
@@ -234,9 +236,45 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
   Slot& s = slot(dir);
   bool timed = deadline != spindle::detail::kNeverPoll;
   if (timed && deadline <= now_ns()) return Errc::timeout;
-  Waiting w(this, dir, deadline);
+  if (s.busy.exchange(true, std::memory_order_acquire))
+    throw std::logic_error("spindle::net: two fibers waiting in the same direction on one socket");
+  if (!s.record) s.record = std::make_unique<Waiting>(this, dir);
+  Waiting& w = *s.record;
+  w.when = deadline;
+  w.result = {};
+  w.early = {};
+  w.timer_done.store(false, relaxed);  // the last wait's timer is done (Cleanup)
+  // Runs however the wait ends, the shutdown's Unwind included. A parked
+  // wait: the slot must not name a wait that is no longer parked, and the
+  // context callback and the timer may be running right now, so wait until
+  // they are done with `w` (the next wait reuses it). A parked waiter holds
+  // a reference: once woken by close(), it may only run after its owner is
+  // gone (close the listener, return), and the callback must be gone before
+  // the last reference.
+  struct Cleanup {
+    Waiting& w;
+    bool parked = false, timed = false;
+    ~Cleanup() {
+      PollDesc* pd = w.pd;
+      Slot& s = pd->slot(w.dir);
+      w.on_done.reset();
+      w.ctx.reset();
+      if (parked) {
+        pd->lock_.lock();
+        if (s.waiter == &w) pd->take_waiter(s, {});
+        pd->lock_.unlock();
+        if (timed && !stop_timer(&w))
+          while (!w.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
+      }
+      s.busy.store(false, std::memory_order_release);
+      if (parked) pd->release();  // after the last touch of pd
+    }
+  } cleanup{w};
   // Before lock_: a context that is done already runs the callback here.
-  if (ctx) w.on_done.emplace(*ctx, Waiting::ContextWake{&w, ctx});
+  if (ctx) {
+    w.ctx.emplace(*ctx);
+    w.on_done.emplace(*w.ctx, Waiting::ContextWake{&w});
+  }
   if (!s.armed.load(relaxed) && !s.armed.exchange(true, relaxed) && !closed()) arm(dir);
   lock_.lock();
   std::error_code now = closed_.load(relaxed) ? make_error_code(Errc::closed) : w.early;
@@ -245,38 +283,24 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
     lock_.unlock();
     return now;
   }
-  if (s.waiter || (dir == Dir::read && notify_armed_)) {
+  if (dir == Dir::read && notify_armed_) {
     lock_.unlock();
     throw std::logic_error("spindle::net: two fibers waiting in the same direction on one socket");
   }
-  // Runs however the park ends, the shutdown's Unwind included: the slot
-  // must not name a wait that is no longer parked, and the context callback
-  // and the timer may be running right now, so wait until they are done
-  // with `w`. The waiter holds a reference: once woken by close(), it may
-  // only run after its owner is gone (close the listener, return), and the
-  // callback must be gone before the last reference.
   refs_.fetch_add(1, relaxed);
-  struct Cleanup {
-    Waiting& w;
-    bool timed;
-    ~Cleanup() {
-      PollDesc* pd = w.pd;
-      w.on_done.reset();
-      pd->lock_.lock();
-      if (pd->slot(w.dir).waiter == &w) pd->take_waiter(pd->slot(w.dir), {});
-      pd->lock_.unlock();
-      if (timed && !stop_timer(&w))
-        while (!w.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
-      pd->release();
-    }
-  } cleanup{w, timed};
-  park(dir == Dir::read ? WaitReason::io_read : WaitReason::io_write, [&](Fiber* self) {
-    w.fiber = self;
-    s.waiter = &w;
-    if (timed) start_timer(&w);
-    lock_.unlock();
-    return true;
-  });
+  cleanup.parked = true;
+  cleanup.timed = timed;
+  // Evictable: from here on only the heap record is touched by wakers.
+  park(
+      dir == Dir::read ? WaitReason::io_read : WaitReason::io_write,
+      [&](Fiber* self) {
+        w.fiber = self;
+        s.waiter = &w;
+        if (timed) start_timer(&w);
+        lock_.unlock();
+        return true;
+      },
+      ParkStack::evictable);
   return w.result;
 }
 

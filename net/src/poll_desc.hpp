@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <system_error>
 
 #include "spindle/context.hpp"
@@ -141,8 +142,16 @@ class PollDesc {
     // which the edge holds when it takes lock_); relaxed: the exchange only
     // picks who arms.
     std::atomic<bool> armed{false};
+    // The direction's one waiting fiber, from the start of wait() to its
+    // end: it owns `record` meanwhile. Exchanged with acquire, cleared with
+    // release, so the next waiter sees the record as the last one left it.
+    std::atomic<bool> busy{false};
     bool ready = false;         // guarded by lock_: an edge came with nobody waiting
-    Waiting* waiter = nullptr;  // guarded by lock_: the parked fiber's wait
+    Waiting* waiter = nullptr;  // guarded by lock_: `record` while its fiber is parked
+    // The wait record, made by the direction's first wait and reused: on
+    // the heap, not the waiting fiber's stack, so wakers never touch a
+    // parked stack (its stack may be evicted: scheduler/README.md).
+    std::unique_ptr<Waiting> record;
   };
 
   PollDesc(AsioPoller& poller, int fd);
