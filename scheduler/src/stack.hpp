@@ -53,7 +53,7 @@ struct StackCopy {
   void* bytes = nullptr;  // malloc'ed
 };
 
-// Stack eviction (evict.hpp). stack_evict copies [sp - red zone, hi) to the
+// Stack eviction (evict.hpp). stack_evict copies [sp, hi) to the
 // heap and gives every page of the stack back to the kernel; false (nothing
 // done) if the heap refuses. stack_restore copies it back to the same
 // addresses, frees the copy, and keeps the deep-stack marker and the
