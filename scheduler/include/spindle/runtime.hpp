@@ -58,7 +58,7 @@ struct Config {
 void run(const Config& cfg, std::function<void()> main_fn);
 
 struct SpawnOptions {
-  std::string_view name;       // shown in dumps and stall reports (truncated to 31 bytes)
+  std::string_view name{};     // shown in dumps and stall reports (truncated to 31 bytes)
   std::size_t stack_size = 0;  // 0: the runtime's Config::stack_size
   // Lets the runtime evict this fiber's stack while it waits long on the
   // network (Config::stack_evict_after; scheduler/README.md, "Stack
