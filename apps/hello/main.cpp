@@ -53,22 +53,22 @@ Options parse(int argc, char** argv) {
 
 void routes(http::ServeMux& mux) {
   mux.handle("GET /plaintext", [](http::Request&, http::ResponseWriter& w) {
-    (void)w.text(200, "Hello, World!", "text/plain");
+    w.text(200, "Hello, World!", "text/plain");
   });
   mux.handle("GET /json", [](http::Request&, http::ResponseWriter& w) {
-    (void)w.json(200, nlohmann::json{{"message", "Hello, World!"}});
+    w.json(200, nlohmann::json{{"message", "Hello, World!"}});
   });
   mux.handle("POST /echo", [](http::Request& req, http::ResponseWriter& w) {
     auto body = req.body();
     if (!body) {
       if (body.error() == http::Errc::body_too_large)
-        (void)w.send_status(413);
+        w.send_status(413);
       else
-        (void)w.send_status(400);
+        w.send_status(400);
       return;
     }
     auto type = req.header("Content-Type");
-    (void)w.text(200, *body, type ? *type : "application/octet-stream");
+    w.text(200, *body, type ? *type : "application/octet-stream");
   });
 }
 

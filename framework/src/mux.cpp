@@ -65,7 +65,7 @@ void ServeMux::serve(Request& req, ResponseWriter& w) const {
     if (req.method() == "OPTIONS") {
       answer_options(w, router_.methods());
     } else {
-      (void)w.send_status(400);
+      w.send_status(400);
     }
     return;
   }
@@ -83,17 +83,17 @@ void ServeMux::serve(Request& req, ResponseWriter& w) const {
         return;
       }
       w.headers().set("Allow", allow_with_options(m.allowed()));
-      (void)w.send_status(405);
+      w.send_status(405);
       return;
     case Kind::redirect: {
       std::string location(m.location());
       if (!req.raw_query().empty()) location.append("?").append(req.raw_query());
-      (void)w.redirect(301, location);
+      w.redirect(301, location);
       return;
     }
     case Kind::not_found:
     case Kind::bad_request:
-      (void)w.send_status(m.status());
+      w.send_status(m.status());
       return;
   }
 }

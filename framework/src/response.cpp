@@ -28,53 +28,52 @@ bool ResponseWriter::started() const noexcept {
   return conn_->started();
 }
 
-net::Status ResponseWriter::text(int status, std::string_view body, std::string_view content_type) {
+void ResponseWriter::text(int status, std::string_view body, std::string_view content_type) {
   write_header(status);
   conn_->set_default_type(content_type);
-  return write(body);
+  (void)write(body);
 }
 
 // Serialized straight into the connection's body buffer: no string per
 // response.
-net::Status ResponseWriter::json(int status, const nlohmann::json& value) {
+void ResponseWriter::json(int status, const nlohmann::json& value) {
   write_header(status);
   conn_->set_default_type("application/json");
-  if (started()) return write(value.dump());
+  if (started()) return (void)write(value.dump());
   std::string& out = conn_->body_buffer();
   std::size_t before = out.size();
   nlohmann::detail::serializer<nlohmann::json> s(
       nlohmann::detail::output_adapter<char, std::string>(out), ' ');
   s.dump(value, false, false, 0);
-  return conn_->body_appended(before);
+  (void)conn_->body_appended(before);
 }
 
-net::Status ResponseWriter::send_status(int status) {
+void ResponseWriter::send_status(int status) {
   write_header(status);
   conn_->set_default_type("text/plain; charset=utf-8");
   char line[64];
   std::string_view reason = reason_phrase(status);
   int n = std::snprintf(line, sizeof line, "%d %.*s\n", status, static_cast<int>(reason.size()),
                         reason.data());
-  return write({line, static_cast<std::size_t>(n)});
+  (void)write({line, static_cast<std::size_t>(n)});
 }
 
-net::Status ResponseWriter::error(int status, std::string_view message) {
+void ResponseWriter::error(int status, std::string_view message) {
   headers_.del("Content-Length");
   headers_.set("Content-Type", "text/plain; charset=utf-8");
   headers_.set("X-Content-Type-Options", "nosniff");
   write_header(status);
-  if (net::Status s = write(message); !s) return s;
-  return write("\n");
+  if (write(message)) (void)write("\n");
 }
 
-net::Status ResponseWriter::redirect(int status, std::string_view location) {
+void ResponseWriter::redirect(int status, std::string_view location) {
   headers_.set("Location", location);
-  return send_status(status);
+  send_status(status);
 }
 
 // Read through spindle::blocking (file I/O may block its thread), in
 // pieces that go out as they are read.
-net::Status ResponseWriter::file(const std::string& path) {
+void ResponseWriter::file(const std::string& path) {
   int fd = spindle::blocking([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); });
   struct stat st {};
   if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -92,10 +91,9 @@ net::Status ResponseWriter::file(const std::string& path) {
   for (off_t left = st.st_size; left > 0;) {
     ssize_t n = spindle::blocking([&] { return ::read(fd, buf, sizeof buf); });
     if (n <= 0) break;  // the file shrank: the connection closes (short body)
-    if (net::Status s = write({buf, static_cast<std::size_t>(n)}); !s) return s;
+    if (!write({buf, static_cast<std::size_t>(n)})) return;
     left -= n;
   }
-  return net::ok();
 }
 
 }  // namespace spindle::http

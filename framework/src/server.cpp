@@ -48,9 +48,16 @@ Server::Server(Handler handler, ServerConfig cfg)
 
 Server::~Server() {
   bool serving;
+  std::shared_ptr<detail::SignalLink> signals;
   {
     std::lock_guard lock(state_->mu);
     serving = state_->serving && !state_->stopped;
+    signals = std::move(state_->signals);
+  }
+  if (signals) {  // waits for a shutdown() the signal fiber is running
+    std::lock_guard lock(signals->mu);
+    signals->srv = nullptr;
+    signals->reader.close();
   }
   if (serving) shutdown(std::chrono::milliseconds(0));
 }

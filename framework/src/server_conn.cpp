@@ -123,7 +123,7 @@ void ServerConn::run_handler() {
       return;
     }
     reset_response();
-    (void)w_.error(500, "Internal Server Error");
+    w_.error(500, "Internal Server Error");
   }
 }
 
@@ -132,7 +132,7 @@ void ServerConn::answer_error(int status) {
   head_request_ = false;
   must_close_ = true;
   reset_response();
-  (void)w_.send_status(status);
+  w_.send_status(status);
   finish_response();
 }
 

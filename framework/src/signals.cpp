@@ -11,11 +11,9 @@
 // once no handler is still using it, so a late signal never writes to a
 // closed, possibly reused, descriptor.
 //
-// Known gap: the fiber holds a Server&. A signal that lands after the
-// Server is destroyed but before spindle::run unwinds the fiber (the end of
-// a main_fn that declared the Server) would call shutdown() on a dead
-// object; closing that window needs the Server to stop the watch from its
-// destructor, which its public surface has no hook for.
+// The fiber reaches the Server through a SignalLink (server_state.hpp) that
+// ~Server cuts and whose pipe it closes: a signal after the Server is gone
+// shuts nothing down, and the watch ends with the Server.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,6 +27,8 @@
 #include <spindle/http/server.hpp>
 #include <spindle/net/conn.hpp>
 #include <spindle/runtime.hpp>
+
+#include "server_state.hpp"
 
 namespace spindle::http {
 namespace {
@@ -101,7 +101,9 @@ void shutdown_on_signals(Server& srv, std::chrono::milliseconds grace) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
     throw std::system_error(errno, std::system_category(), "shutdown_on_signals: socketpair");
-  net::Conn reader(fds[0]);
+  auto link = std::make_shared<detail::SignalLink>();
+  link->srv = &srv;
+  link->reader = net::Conn(fds[0]);
   Watch watch = [&] {
     try {
       return Watch(fds[1]);
@@ -112,11 +114,16 @@ void shutdown_on_signals(Server& srv, std::chrono::milliseconds grace) {
   }();
   // Installed before returning, so a signal from now on is a graceful
   // shutdown; the fiber parks in the netpoller and holds no thread.
-  go({.name = "http-signals"},
-     [&srv, grace, reader = std::move(reader), watch = std::move(watch)]() mutable {
-       char byte;
-       if (auto n = reader.read_some(&byte, 1); n && *n == 1) srv.shutdown(grace);
-     });
+  {
+    std::lock_guard lock(srv.state_->mu);
+    srv.state_->signals = link;
+  }
+  go({.name = "http-signals"}, [link, grace, watch = std::move(watch)] {
+    char byte;
+    if (auto n = link->reader.read_some(&byte, 1); !n || *n != 1) return;
+    std::lock_guard lock(link->mu);
+    if (link->srv) link->srv->shutdown(grace);
+  });
 }
 
 }  // namespace spindle::http

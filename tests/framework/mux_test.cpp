@@ -19,21 +19,21 @@ http::ServeMux test_mux() {
   http::ServeMux mux;
   auto echo = [](std::string_view name) {
     return [name](http::Request& req, http::ResponseWriter& w) {
-      (void)w.text(200, std::string(req.param(name)) + "|" + std::string(req.pattern()));
+      w.text(200, std::string(req.param(name)) + "|" + std::string(req.pattern()));
     };
   };
   mux.handle("GET /items/{id}", echo("id"));
   mux.handle("POST /items",
-             [](http::Request&, http::ResponseWriter& w) { (void)w.text(201, "created"); });
+             [](http::Request&, http::ResponseWriter& w) { w.text(201, "created"); });
   mux.handle("/files/{path...}", echo("path"));
   mux.handle("GET /dir/", echo(""));
   mux.handle("OPTIONS /opt",
-             [](http::Request&, http::ResponseWriter& w) { (void)w.text(200, "own options"); });
+             [](http::Request&, http::ResponseWriter& w) { w.text(200, "own options"); });
   mux.handle("/any", echo(""));
   mux.handle("GET /meta", [](http::Request& req, http::ResponseWriter& w) {
-    (void)w.text(200, std::string(req.header("x-TEST").value_or("-")) + "|" +
-                          std::string(req.cookie("s").value_or("-")) + "|" +
-                          req.query("b").value_or("-") + "|" + std::string(req.param("id")));
+    w.text(200, std::string(req.header("x-TEST").value_or("-")) + "|" +
+                    std::string(req.cookie("s").value_or("-")) + "|" +
+                    req.query("b").value_or("-") + "|" + std::string(req.param("id")));
   });
   auto api = mux.group("/api");
   api.handle("GET /users/{name}", echo("name"));
@@ -158,7 +158,7 @@ TEST_CASE("mux: param() and pattern() belong to the mux that routed, while it ru
   http::ServeMux inner, outer;
   inner.handle("GET /p/{name}", [&](http::Request& req, http::ResponseWriter& w) {
     inner_saw = routed(req, "name");
-    (void)w.text(200, "ok");
+    w.text(200, "ok");
   });
   // Muxes nest: the outer one's match is back when the inner one returns.
   outer.handle("GET /p/{id}", [&](http::Request& req, http::ResponseWriter& w) {

@@ -164,11 +164,11 @@ Response request(int fd, std::string_view raw, bool head_request = false) {
 void echo(http::Request& req, http::ResponseWriter& w) {
   auto body = req.body();
   if (!body) {
-    (void)w.send_status(body.error() == http::Errc::body_too_large ? 413 : 400);
+    w.send_status(body.error() == http::Errc::body_too_large ? 413 : 400);
     return;
   }
   std::string text = std::string(req.method()) + " " + std::string(req.path()) + " |";
-  (void)w.text(200, text + std::string(*body));
+  w.text(200, text + std::string(*body));
 }
 
 // One raw request, one response; then whether the server closed.
@@ -354,7 +354,7 @@ TEST_CASE("valid edge forms: absolute-form, OPTIONS *, HTTP/1.2, leading CRLF") 
   std::string host;
   TestServer s([&](http::Request& req, http::ResponseWriter& w) {
     host = std::string(req.host());
-    (void)w.text(200, std::string(req.path()) + "?" + std::string(req.raw_query()));
+    w.text(200, std::string(req.path()) + "?" + std::string(req.raw_query()));
   });
   int fd = connect_to(s.port());
   Response r = request(fd, "GET http://example.com:8/a/b?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
@@ -429,7 +429,7 @@ TEST_CASE("chunked request bodies with extensions and trailers") {
 TEST_CASE("Expect: 100-continue is answered on the handler's first body read only") {
   TestServer s([](http::Request& req, http::ResponseWriter& w) {
     if (req.path() == "/reject") {
-      (void)w.send_status(413);
+      w.send_status(413);
       return;
     }
     echo(req, w);
@@ -456,7 +456,7 @@ TEST_CASE("Expect: 100-continue is answered on the handler's first body read onl
 }
 
 TEST_CASE("HEAD has no body but keeps the length") {
-  TestServer s([](http::Request&, http::ResponseWriter& w) { (void)w.text(200, "hello"); });
+  TestServer s([](http::Request&, http::ResponseWriter& w) { w.text(200, "hello"); });
   int fd = connect_to(s.port());
   Response r = request(fd, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true);
   CHECK(r.status == 200);
@@ -488,7 +488,7 @@ TEST_CASE("streaming responses: chunked for 1.1, close-delimited for 1.0") {
 TEST_CASE("a handler exception becomes a 500 and the connection lives") {
   TestServer s([](http::Request& req, http::ResponseWriter& w) {
     if (req.path() == "/throw") throw std::runtime_error("boom");
-    (void)w.text(200, "fine");
+    w.text(200, "fine");
   });
   int fd = connect_to(s.port());
   Response r = request(fd, "GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -529,7 +529,7 @@ TEST_CASE("the request context is cancelled when the client goes away") {
     spindle::select(spindle::on_recv(ctx.done(), [&] { done = true; }),
                     spindle::on_timeout(1500ms, [] {}));
     cancelled.set_value(done);
-    (void)w.text(200, "late");
+    w.text(200, "late");
   });
   int fd = connect_to(s.port());
   send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -545,7 +545,7 @@ TEST_CASE("graceful shutdown: in-flight requests finish, idle connections close"
   TestServer s([&](http::Request&, http::ResponseWriter& w) {
     entered.set_value();
     spindle::sleep_for(200ms);
-    (void)w.text(200, "finished");
+    w.text(200, "finished");
   });
   int idle = connect_to(s.port());
   int busy = connect_to(s.port());
@@ -570,7 +570,7 @@ TEST_CASE("shutdown serves a request that arrived on an idle connection") {
   std::atomic<int> served{0};
   TestServer s([&](http::Request&, http::ResponseWriter& w) {
     ++served;
-    (void)w.text(200, "ok");
+    w.text(200, "ok");
   });
   int fd = connect_to(s.port());
   Response r = request(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -589,7 +589,7 @@ TEST_CASE("shutdown past grace cancels the handler's context") {
   TestServer s([&](http::Request& req, http::ResponseWriter& w) {
     entered.set_value();
     (void)req.context().done().recv();  // until cancelled
-    (void)w.text(200, "cancelled");
+    w.text(200, "cancelled");
   });
   int fd = connect_to(s.port());
   send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");

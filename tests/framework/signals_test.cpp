@@ -41,7 +41,7 @@ void serve_and_signal(std::chrono::milliseconds handler_time, std::initializer_l
   mux.handle("GET /slow", [&](http::Request&, http::ResponseWriter& w) {
     in_handler = true;
     spindle::sleep_for(handler_time);
-    (void)w.text(200, "finished");
+    w.text(200, "finished");
   });
   spindle::Config rc;
   rc.procs = 2;
@@ -104,7 +104,7 @@ TEST_CASE("shutdown_on_signals: the watcher keeps nothing alive, restores the ha
   int fds_before = open_fds();
   bool second_call_threw = false;
   spindle::run({}, [&] {
-    http::Server srv([](http::Request&, http::ResponseWriter& w) { (void)w.send_status(204); });
+    http::Server srv([](http::Request&, http::ResponseWriter& w) { w.send_status(204); });
     if (!srv.listen("127.0.0.1", 0)) throw std::runtime_error("listen");
     http::shutdown_on_signals(srv);
     try {
@@ -129,4 +129,39 @@ TEST_CASE("shutdown_on_signals: the watcher keeps nothing alive, restores the ha
   sigaction(SIGINT, nullptr, &after[1]);
   CHECK((after[0].sa_handler == before[0].sa_handler));
   CHECK((after[1].sa_handler == before[1].sa_handler));
+}
+
+namespace {
+std::atomic<int> g_own_handler_calls{0};
+void own_handler(int) {
+  g_own_handler_calls.fetch_add(1);
+}
+}  // namespace
+
+// The watch ends with the Server: ~Server cuts the watcher's link and
+// closes its pipe, so the old handler is back while the runtime still runs,
+// and a signal then reaches it instead of shutting down a dead Server.
+TEST_CASE("shutdown_on_signals: a destroyed Server ends the watch; later signals are not its") {
+  struct sigaction own {
+  }, saved{};
+  own.sa_handler = own_handler;
+  sigemptyset(&own.sa_mask);
+  sigaction(SIGTERM, &own, &saved);
+  bool restored = false;
+  spindle::run({}, [&] {
+    {
+      http::Server srv([](http::Request&, http::ResponseWriter& w) { w.send_status(204); });
+      http::shutdown_on_signals(srv);
+    }
+    for (int i = 0; i < 5000 && !restored; ++i) {
+      struct sigaction now {};
+      sigaction(SIGTERM, nullptr, &now);
+      restored = now.sa_handler == own_handler;
+      if (!restored) spindle::sleep_for(1ms);
+    }
+    if (restored) raise(SIGTERM);
+  });
+  sigaction(SIGTERM, &saved, nullptr);
+  CHECK(restored);
+  CHECK(g_own_handler_calls.load() == 1);
 }

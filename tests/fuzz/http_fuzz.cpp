@@ -41,14 +41,14 @@ std::atomic<std::uint16_t> g_port{0};
 
 void routes(http::ServeMux& mux) {
   mux.handle("GET /plaintext",
-             [](http::Request&, http::ResponseWriter& w) { (void)w.text(200, "Hello, World!"); });
+             [](http::Request&, http::ResponseWriter& w) { w.text(200, "Hello, World!"); });
   mux.handle("POST /echo", [](http::Request& req, http::ResponseWriter& w) {
     auto body = req.body(64 * 1024);
     if (!body) {
-      (void)w.send_status(body.error() == http::Errc::body_too_large ? 413 : 400);
+      w.send_status(body.error() == http::Errc::body_too_large ? 413 : 400);
       return;
     }
-    (void)w.text(200, *body);
+    w.text(200, *body);
   });
   mux.handle("PUT /stream", [](http::Request& req, http::ResponseWriter& w) {
     char buf[512];
@@ -59,7 +59,7 @@ void routes(http::ServeMux& mux) {
   });
   mux.handle("/items/{id}", [](http::Request& req, http::ResponseWriter& w) {
     w.headers().set("X-Cookie", req.cookie("a").value_or(""));
-    (void)w.text(200, std::string(req.param("id")) + req.query("q").value_or(""));
+    w.text(200, std::string(req.param("id")) + req.query("q").value_or(""));
   });
   mux.handle("GET /throw", [](http::Request&, http::ResponseWriter&) {
     throw std::runtime_error("handler failure");

@@ -59,19 +59,21 @@ class ResponseWriter {
   int status() const noexcept { return status_ ? status_ : 200; }
 
   // Conveniences: each sets Content-Type (unless already set) and writes
-  // the whole body.
-  net::Status text(int status, std::string_view body,
-                   std::string_view content_type = "text/plain; charset=utf-8");
-  net::Status json(int status, const nlohmann::json& value);  // application/json
+  // the whole body. They return nothing, as the handler has nothing left to
+  // do when the client is gone: the server closes the connection after the
+  // handler returns. (A handler that streams checks write()'s result.)
+  void text(int status, std::string_view body,
+            std::string_view content_type = "text/plain; charset=utf-8");
+  void json(int status, const nlohmann::json& value);  // application/json
   // The status with its reason phrase as a plain-text body ("404 Not Found").
-  net::Status send_status(int status);
+  void send_status(int status);
   // Go's http.Error: a plain-text message, nosniff.
-  net::Status error(int status, std::string_view message);
+  void error(int status, std::string_view message);
   // Location: location; status 301, 302, 303, 307 or 308.
-  net::Status redirect(int status, std::string_view location);
+  void redirect(int status, std::string_view location);
   // The file's contents, Content-Type from its extension; 404 if it cannot
   // be opened. Read through spindle::blocking, so it never holds a P.
-  net::Status file(const std::string& path);
+  void file(const std::string& path);
 
  private:
   friend class detail::ServerConn;

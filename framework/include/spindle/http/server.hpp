@@ -90,6 +90,7 @@ class Server {
   std::size_t connections() const noexcept;  // open right now
 
  private:
+  friend void shutdown_on_signals(Server& srv, std::chrono::milliseconds grace);
   std::unique_ptr<detail::ServerState> state_;
 };
 
