@@ -27,6 +27,8 @@ Config resolve(Config cfg) {
   if (cfg.procs <= 0)
     cfg.procs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (cfg.schedtrace_ms < 0) cfg.schedtrace_ms = env_int("SPINDLE_SCHEDTRACE", 0);
+  if (cfg.stack_evict_after.count() < 0)
+    cfg.stack_evict_after = std::chrono::milliseconds(env_int("SPINDLE_STACK_EVICT_MS", 1000));
   std::uint32_t slots = cfg.local_queue_slots;
   if (slots < 2 || (slots & (slots - 1)) != 0)
     throw std::invalid_argument("spindle::Config::local_queue_slots must be a power of two >= 2");

@@ -39,8 +39,9 @@ struct Config {
   // A fiber spawned with SpawnOptions::evictable_stack and parked this long
   // in an evictable wait (the netpoller's: an idle connection) has its
   // stack copied to the heap and its pages given back until it runs again
-  // (scheduler/README.md, "Stack eviction"). 0: never.
-  std::chrono::milliseconds stack_evict_after{1000};
+  // (scheduler/README.md, "Stack eviction"). 0: never. -1 means
+  // $SPINDLE_STACK_EVICT_MS if set, else 1 s.
+  std::chrono::milliseconds stack_evict_after{-1};
   // Print a scheduler trace line every N ms (0: off). -1 means
   // $SPINDLE_SCHEDTRACE if set, else off.
   int schedtrace_ms = -1;
