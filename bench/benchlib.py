@@ -209,6 +209,14 @@ def measure_cpu(server: Running, run: Callable[[float], T], seconds: float,
     return result, used
 
 
+# How long the connections sit idle before RSS is read, for every server
+# alike. Idle means idle for a while: Spindle copies the stack of a fiber
+# parked over 1 s (Config::stack_evict_after) to the heap and drops its
+# pages, as Go shrinks the stacks of idle goroutines at GC; 0.5 s, the
+# earlier wait, caught connections before that.
+IDLE_SETTLE_S = 3.0
+
+
 def measure_idle(server: Running, cmd: list[str], conns: int, hold: float) -> float:
     """KiB of server RSS per idle connection. cmd opens `conns` connections,
     prints "READY conns=N errors=N", holds them until SIGUSR1 (or `hold` s),
@@ -220,12 +228,11 @@ def measure_idle(server: Running, cmd: list[str], conns: int, hold: float) -> fl
     ready = proc.stdout.readline()
     # The client is connected, but the server may still be accepting: the
     # kernel's accept queue holds 4,096 and the rest retry their handshake.
-    # Wait for it to have them all, then give it a moment to set each one up
-    # (a fiber, a goroutine, a buffer).
+    # Wait for it to have them all, then let them sit idle for IDLE_SETTLE_S.
     deadline = time.monotonic() + hold
     while open_fds(server.pid) < base_fds + conns and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+    time.sleep(min(IDLE_SETTLE_S, max(deadline - time.monotonic(), 0)))
     after, accepted = rss_kib(server.pid), open_fds(server.pid) - base_fds
     proc.send_signal(signal.SIGUSR1)  # done: let go of them before --hold is up
     out, err = proc.communicate(timeout=hold + 60)
