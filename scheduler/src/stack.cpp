@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -37,9 +38,14 @@ std::uint64_t* marker_of(const Stack& s) {
   return reinterpret_cast<std::uint64_t*>(s.hi() - page_size());
 }
 
+constexpr std::array<std::uint64_t, kMarkerWords> kMarker = [] {
+  std::array<std::uint64_t, kMarkerWords> m{};
+  m.fill(kDeepMarker);
+  return m;
+}();
+
 void write_marker(const Stack& s) {
-  std::uint64_t* m = marker_of(s);
-  std::fill(m, m + kMarkerWords, kDeepMarker);
+  std::memcpy(marker_of(s), kMarker.data(), sizeof kMarker);
 }
 
 #ifndef MADV_GUARD_INSTALL
@@ -137,8 +143,8 @@ void stack_release(Stack& s) noexcept {
 }
 
 void stack_trim(const Stack& s) noexcept {
-  const std::uint64_t* m = marker_of(s);
-  if (std::all_of(m, m + kMarkerWords, [](std::uint64_t w) { return w == kDeepMarker; })) return;
+  // memcmp, not a loop: this runs at every fiber exit.
+  if (std::memcmp(marker_of(s), kMarker.data(), sizeof kMarker) == 0) return;
   madvise(s.lo, s.size - page_size(), MADV_DONTNEED);
   write_marker(s);
 }
