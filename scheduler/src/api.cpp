@@ -205,7 +205,7 @@ void ready(G* f, bool next) noexcept {
   assert(was_waiting && "ready() of a fiber that is not parked");
   M* m = this_m();
   if (P* pp = m ? m->p : nullptr) {
-    pp->parked.fetch_sub(1, relaxed);
+    owner_add(pp->parked, std::int64_t{-1});
     runqput(pp, f, next);
     wakep();
     return;

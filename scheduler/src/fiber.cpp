@@ -226,16 +226,15 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
   g->state.store(GState::runnable, relaxed);
   M* m = this_m();
   if (P* pp = m ? m->p : nullptr) {
-    pp->spawned.fetch_add(1, relaxed);
-    pp->alive.fetch_add(1, relaxed);
+    owner_add(pp->spawned, std::uint64_t{1});
+    owner_add(pp->alive, std::int64_t{1});
     runqput(pp, g, true);
     wakep();
     return;
   }
   OutsideCall call;
-  // Any P's counters will do: they are summed.
-  rt->ps[0]->spawned.fetch_add(1, relaxed);
-  rt->ps[0]->alive.fetch_add(1, relaxed);
+  rt->spawned_outside.fetch_add(1, relaxed);
+  rt->alive_outside.fetch_add(1, relaxed);
   rt->globq.put(g);
   wakep();
 }

@@ -519,9 +519,9 @@ void after_switch(M* m, G* g) {
     case Action::park: {
       std::uint64_t park_word = m->park_word;  // read before commit publishes g
       g->state.store(GState::waiting, relaxed);
-      m->p->parked.fetch_add(1, relaxed);
+      owner_add(m->p->parked, std::int64_t{1});
       if (m->commit && !m->commit(g, m->commit_arg)) {
-        m->p->parked.fetch_sub(1, relaxed);
+        owner_add(m->p->parked, std::int64_t{-1});
         g->state.store(GState::runnable, relaxed);
         runqput(m->p, g, true);  // the word stays `parking`: the resumer takes it back
       } else if (park_word) {
@@ -531,7 +531,7 @@ void after_switch(M* m, G* g) {
     }
     case Action::exit:
       g->state.store(GState::dead, relaxed);
-      m->p->alive.fetch_sub(1, relaxed);
+      owner_add(m->p->alive, std::int64_t{-1});
       rt->gs.put(m->p, g);
       break;
     case Action::requeue:  // back from blocking() with no P to run on

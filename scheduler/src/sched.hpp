@@ -36,6 +36,9 @@ struct P {
   TimerHeap timers;
 
   // Owner-written, read by sysmon and stats (relaxed: observations only).
+  // The counters below change with owner_add(): the owner is the only
+  // writer, so a plain load and store, no locked instruction per spawn,
+  // park or exit. (Calls from threads without a P count in Runtime.)
   std::atomic<std::uint64_t> schedtick{0};  // +1 per new time slice
   std::atomic<std::uint64_t> blocktick{0};  // +1 per blocking() call
   std::atomic<G*> curg{nullptr};            // for stall reports (release/acquire)
@@ -156,6 +159,8 @@ struct Runtime {
   GAllocator gs;
   std::atomic<std::uint64_t> ids{1};
   std::atomic<std::int64_t> parked_outside{0};  // readies with no P
+  std::atomic<std::int64_t> alive_outside{0};   // spawns with no P
+  std::atomic<std::uint64_t> spawned_outside{0};
   // Calls from threads without a P (go(), ready()) still inside the
   // runtime: run() waits for them before it destroys the Ms whose parkers
   // they may be signalling (see OutsideCall).
@@ -168,6 +173,12 @@ struct Runtime {
   std::atomic<bool> stopping{false};
   std::int64_t start_time;
 };
+
+// Adds to one of a P's owner-only counters (see P).
+template <class T>
+inline void owner_add(std::atomic<T>& counter, T delta) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
 
 // The running runtime; set by run() before any thread starts, cleared after
 // all have stopped.

@@ -36,6 +36,8 @@ Stats stats() {
   s.global_queue_length = r->globq.size();
   s.fibers_runnable = static_cast<std::int64_t>(s.global_queue_length);
   s.fibers_waiting = -r->parked_outside.load(relaxed);
+  s.fibers_alive = r->alive_outside.load(relaxed);
+  s.fibers_spawned = r->spawned_outside.load(relaxed);
   for (auto& pp : r->ps) {
     ProcStats ps{pp->id,
                  to_string(pp->status.load(relaxed)),
