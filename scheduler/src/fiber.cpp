@@ -80,28 +80,40 @@ G* GAllocator::make() {
 }
 
 // A batch of dead Gs linked by schedlink (null-terminated), or a new G
-// (*n = 1) when the free list is empty.
+// (*n = 1) when the free lists are empty.
 G* GAllocator::get_batch(int* n) {
   std::lock_guard lock(mu_);
-  if (G* first = batches_) {
-    batches_ = first->next_batch;
-    *n = first->batch_len;
-    nfree_ -= *n;
-    return first;
+  G* first = nullptr;
+  if (!stacked_.empty()) {
+    first = stacked_.front();
+    stacked_.pop_front();
+    nstacked_ -= first->batch_len;
+  } else if (bare_) {
+    first = bare_;
+    bare_ = first->next_batch;
+  } else {
+    *n = 1;
+    return make();
   }
-  *n = 1;
-  return make();
+  *n = first->batch_len;
+  return first;
 }
 
 void GAllocator::put_global(G* first, G* last, int n) {
   last->schedlink = nullptr;
-  std::lock_guard lock(mu_);
-  first->next_batch = batches_;
   first->batch_len = n;
-  batches_ = first;
-  nfree_ += n;
+  std::lock_guard lock(mu_);
+  stacked_.push_front(first);
+  nstacked_ += n;
   // Keep every G (they are type-stable) but not every stack.
-  for (G* g = first; nfree_ > kGlobalFreeStacks && g; g = g->schedlink) stack_release(g->stack);
+  while (nstacked_ > kGlobalFreeStacks && stacked_.size() > 1) {
+    G* cold = stacked_.back();
+    stacked_.pop_back();
+    nstacked_ -= cold->batch_len;
+    for (G* g = cold; g; g = g->schedlink) stack_release(g->stack);
+    cold->next_batch = bare_;
+    bare_ = cold;
+  }
 }
 
 G* GAllocator::get(P* pp, std::size_t stack_size) {

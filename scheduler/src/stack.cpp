@@ -28,6 +28,7 @@ constexpr std::size_t kCanaryBytes = 64;
 // Counters only; relaxed is enough (no data is published through them).
 std::atomic<std::uint64_t> g_guarded{0};
 std::atomic<std::uint64_t> g_unguarded{0};
+std::atomic<std::uint64_t> g_mapped{0};  // stacks mapped since the process started
 
 // Set by stack_configure() at each run(); relaxed: written before the
 // runtime's threads start.
@@ -129,6 +130,7 @@ Stack stack_allocate(std::size_t size) {
     throw std::bad_alloc();
   }
   if (!guarded) g_unguarded.fetch_add(1, std::memory_order_relaxed);
+  g_mapped.fetch_add(1, std::memory_order_relaxed);
   Stack s{static_cast<char*>(base) + guard, size, guarded};
   write_marker(s);
   return s;
@@ -188,6 +190,9 @@ bool stack_intact(const Stack& s) noexcept {
 
 std::uint64_t guarded_stack_count() noexcept {
   return g_guarded.load(std::memory_order_relaxed);
+}
+std::uint64_t mapped_stack_count() noexcept {
+  return g_mapped.load(std::memory_order_relaxed);
 }
 std::uint64_t unguarded_stack_count() noexcept {
   return g_unguarded.load(std::memory_order_relaxed);

@@ -67,5 +67,6 @@ bool stack_intact(const Stack& s) noexcept;
 
 std::uint64_t guarded_stack_count() noexcept;
 std::uint64_t unguarded_stack_count() noexcept;
+std::uint64_t mapped_stack_count() noexcept;  // ever, not live
 
 }  // namespace spindle::detail

@@ -63,6 +63,7 @@ Stats stats() {
   s.handoffs = r->handoffs.load(relaxed);
   s.guarded_stacks = guarded_stack_count();
   s.unguarded_stacks = unguarded_stack_count();
+  s.stacks_mapped = mapped_stack_count();
   s.stacks_evicted = r->stacks_evicted.load(relaxed);
   s.stacks_restored = r->stacks_restored.load(relaxed);
   return s;

@@ -36,6 +36,7 @@ struct Stats {
   std::uint64_t timers = 0;
   std::uint64_t guarded_stacks = 0;    // stacks with a guard page
   std::uint64_t unguarded_stacks = 0;  // over the mapping budget (canary only)
+  std::uint64_t stacks_mapped = 0;     // stacks ever mapped (reuse keeps it flat)
   std::uint64_t stacks_evicted = 0;    // idle stacks copied out, pages given back
   std::uint64_t stacks_restored = 0;   // evicted stacks copied back to run
   std::vector<ProcStats> per_proc;
