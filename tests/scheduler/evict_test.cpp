@@ -9,14 +9,18 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../support/stack_probe.hpp"
+
 namespace {
+
+using spindle::testing::kMeasuresRss;
+using spindle::testing::recurse;
+using spindle::testing::rss_kib;
 
 using namespace std::chrono_literals;
 
@@ -56,20 +60,6 @@ spindle::Fiber* take(std::atomic<spindle::Fiber*>& slot) {
   spindle::Fiber* f;
   while (!(f = slot.exchange(nullptr, std::memory_order_acquire))) spindle::yield();
   return f;
-}
-
-long rss_kib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
-}
-
-// Frames of ~1 KiB each that use their buffer; volatile keeps them.
-int recurse(int depth) {
-  volatile char pad[1024];
-  for (std::size_t i = 0; i < sizeof pad; i += 64) pad[i] = static_cast<char>(depth);
-  return depth == 0 ? pad[0] : recurse(depth - 1) + pad[0];
 }
 
 }  // namespace
@@ -138,14 +128,6 @@ TEST_CASE("pinned parks and fibers not spawned evictable are never evicted") {
   });
   CHECK(seen.stacks_evicted == 0);
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// The sanitizers' shadow memory changes RSS by megabytes; measured in the
-// plain build.
-constexpr bool kMeasuresRss = false;
-#else
-constexpr bool kMeasuresRss = true;
-#endif
 
 TEST_CASE("eviction gives a parked fiber's stack pages back" * doctest::skip(!kMeasuresRss)) {
   constexpr int kFibers = 200;

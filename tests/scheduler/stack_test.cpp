@@ -7,20 +7,16 @@
 #include <spindle/waitgroup.hpp>
 
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "../support/child.hpp"
+#include "../support/stack_probe.hpp"
 
 namespace {
 
-// Frames of ~1 KiB each that use their buffer, as real code does;
-// volatile keeps them from being optimised away.
-int recurse(int depth) {
-  volatile char pad[1024];
-  for (std::size_t i = 0; i < sizeof pad; i += 64) pad[i] = static_cast<char>(depth);
-  return depth == 0 ? pad[0] : recurse(depth - 1) + pad[0];
-}
+using spindle::testing::kMeasuresRss;
+using spindle::testing::recurse;
+using spindle::testing::rss_kib;
 
 // One ~40 KiB frame written end to end. Unlike ~1 KiB frames (recurse),
 // it cannot step over the 64 canary bytes at a stack's bottom: the gaps
@@ -30,13 +26,6 @@ int recurse(int depth) {
   volatile char big[40 * 1024];
   for (std::size_t i = 0; i < sizeof big; ++i) big[i] = 1;
   return big[0];
-}
-
-long rss_kib() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
 }
 
 // Runs body with N fibers parked, under the mprotect strategy with `budget`.
@@ -115,14 +104,6 @@ TEST_CASE("unguarded stack: an overflow that returns is caught at the next switc
   CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// The sanitizers' shadow memory changes RSS by megabytes; the page release
-// is measured in the plain build.
-constexpr bool kMeasuresRss = false;
-#else
-constexpr bool kMeasuresRss = true;
-#endif
-
 TEST_CASE("a dead fiber's stack gives its deep pages back" * doctest::skip(!kMeasuresRss)) {
   long before = 0, while_alive = 0, after = 0;
   spindle::Config cfg;
@@ -154,22 +135,8 @@ TEST_CASE("a dead fiber's stack gives its deep pages back" * doctest::skip(!kMea
   CHECK(after - before < 4'000);         // ...and their pooled stacks gave them back
 }
 
-// After a burst has filled the free lists past the stacks they keep, a
-// steady spawn-and-exit load reuses stacks rather than mapping new ones.
-// (Stripping the stacks of each batch a P gave back, while handing the
-// same batches out first, once cost an mmap, a munmap and an madvise per
-// fiber: +50% CPU per HTTP request after 10,000 connections came and went.)
-// Not under TSan: each of the burst's 10,000 fibers costs it a thread trace
-// (it ran out of address space), and the burst must exceed the 4,096 stacks
-// the free list keeps, so scaling it down would test nothing.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsan = true;
-#else
-constexpr bool kTsan = false;
-#endif
-
 TEST_CASE("after a burst, steady spawning reuses stacks instead of mapping them" *
-          doctest::skip(kTsan)) {
+          doctest::skip(spindle::testing::kUnderTsan)) {
   std::uint64_t mapped = 0;
   spindle::Config cfg;
   cfg.procs = 1;
