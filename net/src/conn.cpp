@@ -119,17 +119,14 @@ int Conn::fd() const noexcept {
 }
 
 Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
-  const std::int64_t deadline = read_deadline_.load(relaxed);
-  if (drained()) {
-    if (ctx)
-      if (std::error_code ec = detail::context_error(*ctx)) return ec;
-    if (std::error_code ec = pd_->wait(Dir::read, deadline, ctx)) return ec;
-  }
-  auto r = retry_io(pd_, Dir::read, deadline, ctx, [&] {
-    auto n = ::recv(fd(), buf, len, 0);
-    pd_->note_read(n, len);
-    return n;
-  });
+  auto r = retry_io(
+      pd_, Dir::read, read_deadline_.load(relaxed), ctx,
+      [&] {
+        auto n = ::recv(fd(), buf, len, 0);
+        pd_->note_read(n, len);
+        return n;
+      },
+      drained());
   if (!r) return r.error();
   // End of stream from our own close()'s shutdown, not from the peer.
   if (*r == 0 && len > 0 && pd_->closed()) return Errc::closed;

@@ -25,20 +25,22 @@ inline std::error_code failed(const PollDesc* pd, int e) {
 }
 
 // op() returns the syscall's result (>= 0, or -1 with errno set).
+// wait_first: the caller knows op() would say EAGAIN now (Conn::drained).
 template <class Op>
-auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, const Context* ctx, Op op)
-    -> Result<decltype(op())> {
+auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, const Context* ctx, Op op,
+              bool wait_first = false) -> Result<decltype(op())> {
   if (ctx)
     if (std::error_code ec = context_error(*ctx)) return ec;
-  for (;;) {
+  for (bool wait = wait_first;;) {
+    if (wait)
+      if (std::error_code ec = pd->wait(dir, deadline, ctx)) return ec;
     if (!pd || pd->closed()) return Errc::closed;
     spindle::preempt_point();
     auto r = op();
     if (r >= 0) return r;
     int e = errno;
-    if (e == EINTR) continue;
-    if (e != EAGAIN && e != EWOULDBLOCK) return failed(pd, e);
-    if (std::error_code ec = pd->wait(dir, deadline, ctx)) return ec;
+    wait = e != EINTR;  // interrupted: try again at once
+    if (wait && e != EAGAIN && e != EWOULDBLOCK) return failed(pd, e);
   }
 }
 
