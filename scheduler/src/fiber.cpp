@@ -30,7 +30,11 @@ constexpr auto relaxed = std::memory_order_relaxed;
 constexpr std::size_t kChunk = 256;      // Gs allocated at once
 constexpr int kLocalFree = 64;           // dead Gs a P keeps
 constexpr int kGlobalFreeStacks = 4096;  // dead Gs whose stacks the runtime keeps
-constexpr std::uint64_t kIdBatch = 16;   // ids a P takes at once
+// Idle stacks beyond those are unmapped after a period unused, at most a
+// slice per sysmon round (~1 ms of munmap) so sysmon keeps its pace.
+constexpr std::int64_t kStackReleasePeriod = 1'000'000'000;  // ns
+constexpr int kReleaseSliceBatches = 8;
+constexpr std::uint64_t kIdBatch = 16;  // ids a P takes at once
 
 std::uint64_t next_fiber_id(P* pp) {
   if (!pp) return rt->ids.fetch_add(1, relaxed);
@@ -88,6 +92,7 @@ G* GAllocator::get_batch(int* n) {
     first = stacked_.front();
     stacked_.pop_front();
     nstacked_ -= first->batch_len;
+    low_water_ = std::min(low_water_, nstacked_);
   } else if (bare_) {
     first = bare_;
     bare_ = first->next_batch;
@@ -105,12 +110,34 @@ void GAllocator::put_global(G* first, G* last, int n) {
   std::lock_guard lock(mu_);
   stacked_.push_front(first);
   nstacked_ += n;
-  // Keep every G (they are type-stable) but not every stack.
-  while (nstacked_ > kGlobalFreeStacks && stacked_.size() > 1) {
-    G* cold = stacked_.back();
-    stacked_.pop_back();
-    nstacked_ -= cold->batch_len;
-    for (G* g = cold; g; g = g->schedlink) stack_release(g->stack);
+}
+
+// The oldest batch if it is still one of the idle ones, or nullptr.
+G* GAllocator::take_idle_batch() {
+  std::lock_guard lock(mu_);
+  to_release_ = std::min(to_release_, nstacked_ - kGlobalFreeStacks);
+  if (to_release_ <= 0 || stacked_.empty()) return nullptr;
+  G* cold = stacked_.back();
+  stacked_.pop_back();
+  nstacked_ -= cold->batch_len;
+  low_water_ = std::min(low_water_, nstacked_);
+  to_release_ -= cold->batch_len;
+  return cold;
+}
+
+void GAllocator::release_idle_stacks(std::int64_t now) {
+  if (now >= next_release_) {
+    std::lock_guard lock(mu_);
+    // The oldest low_water_ Gs were not handed out all period.
+    to_release_ = low_water_ - kGlobalFreeStacks;
+    low_water_ = nstacked_;
+    next_release_ = now + kStackReleasePeriod;
+  }
+  for (int i = 0; i < kReleaseSliceBatches; ++i) {
+    G* cold = take_idle_batch();
+    if (!cold) return;
+    for (G* g = cold; g; g = g->schedlink) stack_release(g->stack);  // we own them now
+    std::lock_guard lock(mu_);
     cold->next_batch = bare_;
     bare_ = cold;
   }

@@ -112,27 +112,39 @@ class GAllocator {
   G* get(P* pp, std::size_t stack_size);  // pp may be null
   void put(P* pp, G* g);                  // g is dead
   G* all() const { return allg_.load(std::memory_order_acquire); }
+  // sysmon, every round: unmaps, a slice at a time, the stacks of dead Gs
+  // that lay unused in the global list through a whole release period,
+  // beyond the kGlobalFreeStacks it keeps.
+  void release_idle_stacks(std::int64_t now);
   void release_stacks();  // shutdown
 
  private:
   G* get_batch(int* n);
   void put_global(G* first, G* last, int n);
+  G* take_idle_batch();
   G* make();
 
   // Batches move whole, so a P refills its cache with one short critical
-  // section and touches no other P's dead Gs under the lock. Batches whose
-  // Gs keep their stacks are handed out newest first (their lines are the
-  // warmest); past kGlobalFreeStacks, the oldest lose their stacks and wait
-  // in bare_. (Stripping the incoming batch instead made a P that swings
-  // around its local limit unmap and map 32 stacks per swing once a burst
-  // of connections had filled the list: +50% CPU per HTTP request.)
+  // section and touches no other P's dead Gs under the lock. Batches are
+  // handed out newest first (their lines are the warmest), so the oldest
+  // collect at the back: those that lay there a whole period lose their
+  // stacks (sysmon), never a P's exit or spawn. An munmap costs ~4 us;
+  // done inline past a limit, it made a spawn burst pay for mapping its
+  // backlog and unmapping it again (~14 ns per fiber in spawn+join), and a
+  // P swinging around its local limit unmap and map 32 stacks per swing
+  // (+50% CPU per HTTP request after a burst of connections).
   std::mutex mu_;
   std::deque<G*> stacked_;                    // guarded by mu_
   int nstacked_ = 0;                          // Gs in stacked_; guarded by mu_
+  int low_water_ = 0;                         // least nstacked_ this period; guarded by mu_
   G* bare_ = nullptr;                         // linked by next_batch; guarded by mu_
   std::vector<std::unique_ptr<G[]>> chunks_;  // guarded by mu_
   std::size_t chunk_used_ = 0;                // guarded by mu_
   std::atomic<G*> allg_{nullptr};             // released after links are set
+  // sysmon's only: when the period ends, and how many idle Gs are still to
+  // lose their stacks.
+  std::int64_t next_release_ = 0;
+  int to_release_ = 0;
 };
 
 struct Runtime {

@@ -6,6 +6,7 @@
 #include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -166,4 +167,36 @@ TEST_CASE("after a burst, steady spawning reuses stacks instead of mapping them"
   });
   CAPTURE(mapped);
   CHECK(mapped <= 64);  // 12,800 fibers ran
+}
+
+TEST_CASE("the stacks of a burst are unmapped once they lie unused for a while") {
+  constexpr int kBurst = 6'000;  // TSan's limit is ~8,000 live fibers
+  auto live = [] {
+    spindle::Stats s = spindle::stats();
+    return s.guarded_stacks + s.unguarded_stacks;
+  };
+  std::uint64_t peak = 0, settled = 0;
+  spindle::run({}, [&] {
+    spindle::WaitGroup gate, started, done;
+    gate.add(1);
+    started.add(kBurst);
+    done.add(kBurst);
+    for (int i = 0; i < kBurst; ++i)
+      spindle::go([&] {
+        started.done();
+        gate.wait();
+        done.done();
+      });
+    started.wait();
+    peak = live();
+    gate.done();
+    done.wait();
+    // sysmon keeps 4,096 idle stacks (plus 64 per P) and unmaps the rest
+    // after a second or two unused.
+    for (int i = 0; i < 100 && (settled = live()) > 4'500; ++i)
+      spindle::sleep_for(std::chrono::milliseconds(50));
+  });
+  CAPTURE(peak);
+  CHECK(peak >= kBurst);
+  CHECK(settled <= 4'500);
 }
