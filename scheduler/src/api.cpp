@@ -58,6 +58,7 @@ Runtime::Runtime(const Config& c)
       nprocs(cfg.procs),
       stack_size(round_stack_size(cfg.stack_size)),
       timer_poller(std::make_unique<TimerPoller>()),
+      stacks(stack_size),
       start_time(nanotime()) {
   for (int i = 0; i < nprocs; ++i) ps.push_back(std::make_unique<P>(i, cfg.local_queue_slots));
   poller.store(timer_poller.get(), std::memory_order_release);
@@ -168,7 +169,10 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   while (runtime.outside_calls.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   unwind_all(m0);
   runtime.io_poller.reset();  // completes what unwinding cancelled, before stacks go
-  runtime.gs.release_stacks();
+  // Fibers that never ended keep theirs; the others are pooled.
+  for (G* g = runtime.gs.all(); g; g = g->allg_next) stack_release(g->stack);
+  for (auto& pp : runtime.ps) runtime.stacks.release(pp->stacks);
+  runtime.stacks.release_pool();
   remove_fault_handler();
   disable_altstack(alt);
   set_this_m(nullptr);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <limits>
+#include <new>
 #include <stdexcept>
 
 #include "fls.hpp"
@@ -13,6 +15,9 @@
 namespace spindle {
 
 void Fiber::set_name(std::string_view n) noexcept {
+  // Unnamed after unnamed writes nothing: a spawn should not dirty the
+  // name's line (g.hpp).
+  if (n.empty() && name[0].load(std::memory_order_relaxed) == '\0') return;
   std::size_t len = std::min(n.size(), name.size() - 1);
   for (std::size_t i = 0; i < len; ++i) name[i].store(n[i], std::memory_order_relaxed);
   name[len].store('\0', std::memory_order_relaxed);
@@ -27,14 +32,10 @@ namespace detail {
 
 namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
-constexpr std::size_t kChunk = 256;      // Gs allocated at once
-constexpr int kLocalFree = 64;           // dead Gs a P keeps
-constexpr int kGlobalFreeStacks = 4096;  // dead Gs whose stacks the runtime keeps
-// Idle stacks beyond those are unmapped after a period unused, at most a
-// slice per sysmon round (~1 ms of munmap) so sysmon keeps its pace.
-constexpr std::int64_t kStackReleasePeriod = 1'000'000'000;  // ns
-constexpr int kReleaseSliceBatches = 8;
-constexpr std::uint64_t kIdBatch = 16;  // ids a P takes at once
+constexpr std::size_t kChunk = 256;             // Gs allocated at once
+constexpr int kLocalFree = 64;                  // dead Gs a P keeps
+constexpr std::size_t kBatch = kLocalFree / 2;  // Gs moved to or from the global list at once
+constexpr std::uint64_t kIdBatch = 16;          // ids a P takes at once
 
 std::uint64_t next_fiber_id(P* pp) {
   if (!pp) return rt->ids.fetch_add(1, relaxed);
@@ -71,82 +72,60 @@ GAllocator::~GAllocator() {
   for (G* g = all(); g; g = g->allg_next) sanitizer_free_fiber(g->san.tsan_fiber);
 }
 
-G* GAllocator::make() {
-  if (chunks_.empty() || chunk_used_ == kChunk) {
-    chunks_.push_back(std::make_unique<G[]>(kChunk));
-    chunk_used_ = 0;
+// A new chunk of Gs, made outside the lock (value-initializing 256 Gs
+// faults in ~20 pages; under the lock it kept the other Ps waiting to free
+// theirs), linked into batches of kBatch. Returns the first batch and
+// queues the others.
+G* GAllocator::make_chunk(int* n) {
+  auto chunk = std::make_unique<G[]>(kChunk);
+  for (std::size_t i = 0; i < kChunk; ++i) {
+    G* g = &chunk[i];
+    g->san.tsan_fiber = sanitizer_new_fiber();
+    g->allg_next = i + 1 < kChunk ? g + 1 : nullptr;
+    g->schedlink = (i + 1) % kBatch != 0 ? g + 1 : nullptr;
   }
-  G* g = &chunks_.back()[chunk_used_++];
-  g->san.tsan_fiber = sanitizer_new_fiber();
-  g->allg_next = allg_.load(relaxed);
-  allg_.store(g, std::memory_order_release);  // publishes g's links to dumps
-  return g;
+  G* first = &chunk[0];
+  G* last = &chunk[kChunk - 1];
+  std::lock_guard lock(mu_);
+  for (std::size_t i = kChunk; i > kBatch;) {
+    i -= kBatch;
+    chunk[i].batch_len = kBatch;
+    chunk[i].next_batch = free_;
+    free_ = &chunk[i];
+  }
+  last->allg_next = allg_.load(relaxed);
+  allg_.store(first, std::memory_order_release);  // publishes the links to dumps
+  chunks_.push_back(std::move(chunk));
+  *n = kBatch;
+  return first;
 }
 
-// A batch of dead Gs linked by schedlink (null-terminated), or a new G
-// (*n = 1) when the free lists are empty.
+// A batch of dead Gs linked by schedlink (null-terminated), new ones when
+// the free list is empty.
 G* GAllocator::get_batch(int* n) {
-  std::lock_guard lock(mu_);
-  G* first = nullptr;
-  if (!stacked_.empty()) {
-    first = stacked_.front();
-    stacked_.pop_front();
-    nstacked_ -= first->batch_len;
-    low_water_ = std::min(low_water_, nstacked_);
-  } else if (bare_) {
-    first = bare_;
-    bare_ = first->next_batch;
-  } else {
-    *n = 1;
-    return make();
+  {
+    std::lock_guard lock(mu_);
+    if (G* first = free_) {
+      free_ = first->next_batch;
+      *n = first->batch_len;
+      return first;
+    }
   }
-  *n = first->batch_len;
-  return first;
+  return make_chunk(n);
 }
 
 void GAllocator::put_global(G* first, G* last, int n) {
   last->schedlink = nullptr;
   first->batch_len = n;
   std::lock_guard lock(mu_);
-  stacked_.push_front(first);
-  nstacked_ += n;
+  first->next_batch = free_;
+  free_ = first;
 }
 
-// The oldest batch if it is still one of the idle ones, or nullptr.
-G* GAllocator::take_idle_batch() {
-  std::lock_guard lock(mu_);
-  to_release_ = std::min(to_release_, nstacked_ - kGlobalFreeStacks);
-  if (to_release_ <= 0 || stacked_.empty()) return nullptr;
-  G* cold = stacked_.back();
-  stacked_.pop_back();
-  nstacked_ -= cold->batch_len;
-  low_water_ = std::min(low_water_, nstacked_);
-  to_release_ -= cold->batch_len;
-  return cold;
-}
-
-void GAllocator::release_idle_stacks(std::int64_t now) {
-  if (now >= next_release_) {
-    std::lock_guard lock(mu_);
-    // The oldest low_water_ Gs were not handed out all period.
-    to_release_ = low_water_ - kGlobalFreeStacks;
-    low_water_ = nstacked_;
-    next_release_ = now + kStackReleasePeriod;
-  }
-  for (int i = 0; i < kReleaseSliceBatches; ++i) {
-    G* cold = take_idle_batch();
-    if (!cold) return;
-    for (G* g = cold; g; g = g->schedlink) stack_release(g->stack);  // we own them now
-    std::lock_guard lock(mu_);
-    cold->next_batch = bare_;
-    bare_ = cold;
-  }
-}
-
-G* GAllocator::get(P* pp, std::size_t stack_size) {
-  if (pp && !pp->gfree) pp->gfree = get_batch(&pp->ngfree);
+G* GAllocator::get(P* pp) {
   G* g = nullptr;
   if (pp) {
+    if (!pp->gfree) pp->gfree = get_batch(&pp->ngfree);
     g = pp->gfree;
     pp->gfree = g->schedlink;
     --pp->ngfree;
@@ -156,23 +135,10 @@ G* GAllocator::get(P* pp, std::size_t stack_size) {
     if (n > 1) put_global(g->schedlink, last_of(g), n - 1);
   }
   g->schedlink = nullptr;
-  if (g->stack && g->stack.size != stack_size) stack_release(g->stack);
-  if (!g->stack) {
-    try {
-      g->stack = stack_allocate(stack_size);
-      g->san.bottom = g->stack.lo;
-      g->san.size = g->stack.size;
-    } catch (...) {
-      put_global(g, g, 1);
-      throw;
-    }
-  }
-  sanitizer_stack_reset(g->stack.lo, g->stack.size);
   return g;
 }
 
 void GAllocator::put(P* pp, G* g) {
-  stack_trim(g->stack);
   g->state.store(GState::free, relaxed);
   g->id.store(0, relaxed);
   if (!pp) return put_global(g, g, 1);
@@ -182,14 +148,38 @@ void GAllocator::put(P* pp, G* g) {
   // Move half to the global list so other Ps can reuse them.
   G* first = pp->gfree;
   G* last = first;
-  for (int i = 1; i < kLocalFree / 2; ++i) last = last->schedlink;
+  for (std::size_t i = 1; i < kBatch; ++i) last = last->schedlink;
   pp->gfree = last->schedlink;
-  pp->ngfree -= kLocalFree / 2;
-  put_global(first, last, kLocalFree / 2);
+  pp->ngfree -= kBatch;
+  put_global(first, last, kBatch);
 }
 
-void GAllocator::release_stacks() {
-  for (G* g = all(); g; g = g->allg_next) stack_release(g->stack);
+// ---------------------------------------------------------------------------
+// Stacks
+
+void bind_stack(P* pp, G* g) {
+  g->stack = rt->stacks.get(pp ? &pp->stacks : nullptr, g->stack_size);
+#ifdef SPINDLE_ASAN
+  g->san.bottom = g->stack.lo;
+  g->san.size = g->stack.size;
+#endif
+  sanitizer_stack_reset(g->stack.lo, g->stack.size);
+}
+
+void bind_first_stack(P* pp, G* g) noexcept {
+  try {
+    bind_stack(pp, g);
+  } catch (const std::bad_alloc&) {
+    runtime_log().critical("fiber #{}: no memory for its {}-byte stack (mmap failed)",
+                           g->id.load(relaxed), g->stack_size);
+    runtime_log().flush();
+    std::_Exit(2);  // Go's "out of memory": fatal
+  }
+}
+
+void unbind_stack(P* pp, G* g) noexcept {
+  rt->stacks.put(pp ? &pp->stacks : nullptr, g->stack);
+  g->stack = {};
 }
 
 // ---------------------------------------------------------------------------
@@ -233,35 +223,53 @@ static void fiber_entry(bctx::transfer_t t) {
   __builtin_unreachable();
 }
 
+bctx::fcontext_t first_context(G* g) noexcept {
+  char* sp = g->fn == g->inline_fn.data() ? g->stack.hi() : static_cast<char*>(g->fn);
+  return bctx::make_fcontext(sp, static_cast<std::size_t>(sp - g->stack.lo), fiber_entry);
+}
+
 Spawn prepare_spawn(const SpawnOptions& opts, std::size_t size, std::size_t align) {
   if (!rt) throw std::logic_error("spindle::go called outside spindle::run");
   std::size_t stack = opts.stack_size ? round_stack_size(opts.stack_size) : rt->stack_size;
   if (size > stack / 4) throw std::length_error("spindle::go: callable too large for the stack");
+  if (stack > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("spindle::go: stack_size over 4 GiB");
   M* m = this_m();
   P* pp = m ? m->p : nullptr;
-  G* g = rt->gs.get(pp, stack);
+  G* g = rt->gs.get(pp);
+  g->stack_size = static_cast<std::uint32_t>(stack);
+  void* at = g->inline_fn.data();
+  if (size > g->inline_fn.size() || align > G::kInlineAlign) {
+    try {
+      bind_stack(pp, g);
+    } catch (...) {
+      rt->gs.put(pp, g);
+      throw;
+    }
+    auto top = reinterpret_cast<std::uintptr_t>(g->stack.hi());
+    at = reinterpret_cast<void*>((top - size) & ~(std::uintptr_t{align} - 1) & ~std::uintptr_t{15});
+  }
   g->id.store(next_fiber_id(pp), relaxed);
   g->set_name(opts.name);
   g->started = false;
   g->unwinding = false;
   g->evictable_stack = opts.evictable_stack;
-  auto top = reinterpret_cast<std::uintptr_t>(g->stack.hi());
-  auto at = (top - size) & ~(std::uintptr_t{align} - 1) & ~std::uintptr_t{15};
-  g->fn = reinterpret_cast<void*>(at);
-  return {g, g->fn};
+  g->fn = at;
+  return {g, at};
 }
 
 void abandon_spawn(void* gp) noexcept {
   M* m = this_m();
-  rt->gs.put(m ? m->p : nullptr, static_cast<G*>(gp));
+  P* pp = m ? m->p : nullptr;
+  G* g = static_cast<G*>(gp);
+  unbind_stack(pp, g);
+  rt->gs.put(pp, g);
 }
 
 void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
   G* g = static_cast<G*>(gp);
   g->invoke = invoke;
   g->destroy = destroy;
-  char* sp = static_cast<char*>(g->fn);
-  g->ctx = bctx::make_fcontext(sp, static_cast<std::size_t>(sp - g->stack.lo), fiber_entry);
   g->state.store(GState::runnable, relaxed);
   M* m = this_m();
   if (P* pp = m ? m->p : nullptr) {

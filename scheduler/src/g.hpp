@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -33,25 +34,21 @@ struct FlsTable;
 }  // namespace detail
 
 // Laid out by use: the first two cache lines hold all that spawn, run, park
-// and exit touch (for names up to 24 bytes), and a G starts on a line. In a
+// and exit touch, a small callable included, and a G starts on a line. In a
 // spawn-heavy program one P spawns and another runs the fiber, so each of
 // these lines crosses between cores twice per fiber: every extra line was a
-// cache miss per spawn. The rest is for sanitizers, free lists, eviction
-// and dumps.
+// cache miss per spawn. The third holds what changes rarely (the name is
+// written only when it changes), the rest is for sanitizers, free lists,
+// eviction and dumps.
 class alignas(64) Fiber {
  public:
   // Written only by the M running the fiber, or by the M that switched away
   // from it (after the switch); the run queues' release/acquire edges order
   // those writes with the next M's reads.
   detail::bctx::fcontext_t ctx = nullptr;
-  detail::Stack stack;
-  void (*invoke)(void*) = nullptr;  // runs the callable stored on the stack
+  void (*invoke)(void*) = nullptr;  // runs the callable
   void (*destroy)(void*) = nullptr;
-  void* fn = nullptr;  // the callable, near the top of `stack`
-  bool started = false;
-  bool unwinding = false;        // shutdown: the next resume throws Unwind
-  bool evictable_stack = false;  // SpawnOptions::evictable_stack
-  detail::FlsTable* fls = nullptr;
+  void* fn = nullptr;  // the callable: in inline_fn, or near the top of `stack`
 
   // Intrusive link for the global queue and free lists; owned by whoever
   // holds the G in that structure (under its lock).
@@ -59,13 +56,25 @@ class alignas(64) Fiber {
 
   // Read by other threads (dumps, stats, sysmon), hence atomics; relaxed,
   // since they only describe the fiber and publish nothing.
+  std::atomic<std::uint64_t> id{0};
+  std::uint32_t stack_size = 0;  // what the fiber's stack is to be
   std::atomic<detail::GState> state{detail::GState::free};
   std::atomic<WaitReason> reason{WaitReason::none};
-  std::atomic<std::uint64_t> id{0};
+  bool started = false;
+  bool unwinding = false;        // shutdown: the next resume throws Unwind
+  bool evictable_stack = false;  // SpawnOptions::evictable_stack
+
+  // A callable this small lives here, so that a fiber owns no stack until
+  // it first runs (stack_pool.hpp).
+  static constexpr std::size_t kInlineAlign = 16;
+  alignas(kInlineAlign) std::array<std::byte, 32> inline_fn;
+  detail::Stack stack;  // from the first run (or the spawn) to the exit
   // Who owns the stack's bytes (evict.hpp): the park generation and a
   // StackState. The protocol and its memory orders are in evict.hpp.
   std::atomic<std::uint64_t> stack_word{0};
+
   std::array<std::atomic<char>, 32> name{};  // relaxed, like state
+  detail::FlsTable* fls = nullptr;
 
   // Cold from here.
   detail::SanitizerStack san;

@@ -37,6 +37,9 @@ constexpr auto seq_cst = std::memory_order_seq_cst;
 // A P looks at the global queue first once every this many slices, so a
 // busy local queue cannot starve it (Go: 61, a prime, to avoid lockstep).
 constexpr std::uint64_t kGlobalQueueTick = 61;
+// At most this many fibers move from the global queue at once (Go: half of
+// its 256-slot local queue).
+constexpr std::uint32_t kMaxGlobalShare = 128;
 constexpr int kStealPasses = 4;
 // Longest an idle M blocks in the poller before it looks again (see
 // poll_idle): 20 ms, 50 wake-ups a second for an idle process, the price of
@@ -71,43 +74,28 @@ Runtime* rt = nullptr;
 // Run queues and waking
 
 void runqput(P* pp, G* g, bool next) {
-  std::uint32_t n = 0;
-  if (G* batch = pp->runq.put(g, next, &n)) rt->globq.put_batch(batch, last_of(batch), n);
+  rt->globq.put(pp->runq.put(g, next));
 }
 
 // The slice is over: runnext goes to the ring ahead of the yielder.
 static void demote_next(P* pp) {
-  std::uint32_t n = 0;
-  G* batch;
-  pp->runq.demote_next(&batch, &n);
-  if (batch) rt->globq.put_batch(batch, last_of(batch), n);
+  rt->globq.put(pp->runq.demote_next());
 }
 
-// Takes batches from the global queue: returns one fiber, moves the rest to
-// pp (Go's globrunqget: a fair share, at most half a local queue).
+// Takes fibers from the global queue: returns one, moves the rest to pp
+// (Go's globrunqget: a fair share, at most half a local queue).
 static G* globrunqget(P* pp, std::uint32_t max) {
   std::uint32_t share = rt->globq.size() / rt->nprocs + 1;
   std::uint32_t limit = pp->runq.capacity() / 2;
   if (max && share > max) share = max;
   if (share > limit) share = limit;
-  std::uint32_t n = 0;
-  G* g = rt->globq.get_batches(share, &n);
-  if (!g) return nullptr;
-  G* rest = g->schedlink;
-  for (G* batch = g; batch;) {
-    G* next_batch = batch->next_batch;
-    batch->next_batch = nullptr;
-    for (G* x = rest; x;) {
-      G* next = x->schedlink;
-      x->schedlink = nullptr;
-      runqput(pp, x, false);
-      x = next;
-    }
-    batch = next_batch;
-    rest = batch;
-  }
-  g->schedlink = nullptr;
-  return g;
+  G* got[kMaxGlobalShare];
+  std::uint32_t n = rt->globq.get({got, std::min(share, kMaxGlobalShare)});
+  if (n == 0) return nullptr;
+  // Into the ring, which has room: it is empty unless this is the fairness
+  // check, which takes one.
+  for (std::uint32_t i = 1; i < n; ++i) runqput(pp, got[i], false);
+  return got[0];
 }
 
 void wakep() {
@@ -286,20 +274,21 @@ G* netpoll(std::int64_t deadline) {
 
 G* inject(P* pp, G* list) {
   if (!list) return nullptr;
+  if (!pp) {
+    rt->globq.put_chain(list);
+    wakep();
+    return nullptr;
+  }
   G* first = list;
   for (G* x = first->schedlink; x;) {
     G* next = x->schedlink;
     x->schedlink = nullptr;
-    if (pp)
-      runqput(pp, x, false);
-    else
-      rt->globq.put(x);
+    runqput(pp, x, false);
     x = next;
   }
   first->schedlink = nullptr;
-  if (!pp) rt->globq.put(first);
   wakep();
-  return pp ? first : nullptr;
+  return first;
 }
 
 // After giving up its P: is there work an idle M would miss? If so, take an
@@ -420,16 +409,35 @@ static G* find_runnable(M* m, bool* inherit) {
 // ---------------------------------------------------------------------------
 // Switching
 
+// Starts loading the hot lines of the next two fibers in pp's ring while
+// this one runs. In a spawn-heavy program they were written on another
+// core, and each line was a cache miss that stalled this M in turn.
+static void prefetch_queued(P* pp) {
+  for (std::uint32_t ahead = 0; ahead < 2; ++ahead) {
+    if (G* g = pp->runq.peek(ahead)) {
+      __builtin_prefetch(g);
+      __builtin_prefetch(reinterpret_cast<char*>(g) + 64);
+    }
+  }
+}
+
 // Marks g as running on m (and a new time slice unless it inherits one).
 static void begin_run(M* m, G* g, bool inherit) {
   P* pp = m->p;
+  prefetch_queued(pp);
   if (!inherit) {
     pp->schedtick.store(pp->schedtick.load(relaxed) + 1, relaxed);
     pp->preempt.store(false, relaxed);
   }
   make_resident(g);
+  if (!g->started) {
+    // The stack and the first frame come from the M that runs the fiber
+    // (stack_pool.hpp): its P's stacks are warm in its cache.
+    if (!g->stack) bind_first_stack(pp, g);
+    g->ctx = first_context(g);
+    g->started = true;
+  }
   g->state.store(GState::running, relaxed);
-  g->started = true;
   m->curg = g;
   pp->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
 }
@@ -532,6 +540,7 @@ void after_switch(M* m, G* g) {
     case Action::exit:
       g->state.store(GState::dead, relaxed);
       owner_add(m->p->alive, std::int64_t{-1});
+      unbind_stack(m->p, g);
       rt->gs.put(m->p, g);
       break;
     case Action::requeue:  // back from blocking() with no P to run on

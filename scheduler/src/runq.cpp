@@ -19,16 +19,19 @@ constexpr std::chrono::microseconds kRunnextGrace{3};
 }  // namespace
 
 LocalQueue::LocalQueue(std::uint32_t slots)
-    : mask_(slots - 1), ring_(std::make_unique<std::atomic<G*>[]>(slots)) {
+    : mask_(slots - 1),
+      ring_(std::make_unique<std::atomic<G*>[]>(slots)),
+      spill_(std::make_unique<G*[]>(slots / 2 + 1)) {
   assert(slots >= 2 && (slots & (slots - 1)) == 0);
 }
 
-G* LocalQueue::put(G* g, bool next, std::uint32_t* n) {
+std::span<G* const> LocalQueue::put(G* g, bool next) {
+  nspill_ = 0;
   if (next) {
     // acq_rel: releases g's state to a thief that takes runnext, acquires the
     // previous occupant's (published by our own earlier exchange).
     G* old = runnext_.exchange(g, acq_rel);
-    if (!old) return nullptr;
+    if (!old) return {};
     g = old;
   }
   for (;;) {
@@ -37,31 +40,25 @@ G* LocalQueue::put(G* g, bool next, std::uint32_t* n) {
     if (t - h <= mask_) {
       ring_[t & mask_].store(g, relaxed);
       tail_.store(t + 1, release);  // publishes the slot to consumers
-      return nullptr;
+      return {};
     }
-    if (G* batch = overflow(g, h, t, n)) return batch;
+    if (overflow(g, h, t)) return {spill_.get(), nspill_};
   }
 }
 
-// Full queue: move half of it, plus g, out as a batch for the global queue,
-// so the next puts are cheap again (Go's runqputslow).
-G* LocalQueue::overflow(G* g, std::uint32_t h, std::uint32_t t, std::uint32_t* n) {
+// Full queue: move half of it, plus g, out to spill_ for the global queue,
+// so the next puts are cheap again (Go's runqputslow). Pointers only: the
+// Gs were written on this core, and the core that takes them should be the
+// first to touch them since.
+bool LocalQueue::overflow(G* g, std::uint32_t h, std::uint32_t t) {
   std::uint32_t half = (t - h) / 2;
-  // Claim first, link after: until the CAS succeeds a thief may own these
-  // fibers (and be using their schedlink). Only we write ring slots, so
-  // they still hold the claimed fibers after the CAS.
-  if (!head_.compare_exchange_strong(h, h + half, acq_rel)) return nullptr;  // a thief won: retry
-  G* first = nullptr;
-  G** link = &first;
-  for (std::uint32_t i = 0; i < half; ++i) {
-    G* x = ring_[(h + i) & mask_].load(relaxed);
-    *link = x;
-    link = &x->schedlink;
-  }
-  *link = g;
-  g->schedlink = nullptr;
-  *n = half + 1;
-  return first;
+  // Copy, then claim: a thief may take these first, and then the CAS fails
+  // and the copy is dropped (as in steal_from). Only we write ring slots.
+  for (std::uint32_t i = 0; i < half; ++i) spill_[i] = ring_[(h + i) & mask_].load(relaxed);
+  if (!head_.compare_exchange_strong(h, h + half, acq_rel)) return false;  // a thief won: retry
+  spill_[half] = g;
+  nspill_ = half + 1;
+  return true;
 }
 
 G* LocalQueue::take_next() {
@@ -80,9 +77,9 @@ G* LocalQueue::take_head() {
   }
 }
 
-void LocalQueue::demote_next(G** overflow, std::uint32_t* n) {
-  *overflow = nullptr;
-  if (G* g = take_next()) *overflow = put(g, false, n);
+std::span<G* const> LocalQueue::demote_next() {
+  if (G* g = take_next()) return put(g, false);
+  return {};
 }
 
 G* LocalQueue::get(bool* inherit, bool ring_first) {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "g.hpp"
 
@@ -25,21 +26,30 @@ class LocalQueue {
   explicit LocalQueue(std::uint32_t slots);
 
   // Owner only. With `next`, g goes to runnext and any fiber there moves to
-  // the tail. Returns a batch (linked by schedlink, count in *n) that did
-  // not fit and must go to the global queue, or nullptr.
-  G* put(G* g, bool next, std::uint32_t* n);
+  // the tail. Returns the fibers that did not fit (half the ring and the
+  // newcomer), which the caller must queue globally before its next call;
+  // empty normally.
+  std::span<G* const> put(G* g, bool next);
   // Owner only. *inherit is set when g comes from runnext (same time slice).
   // ring_first: the slice is over, so the ring goes before runnext; else two
   // fibers handing off through runnext could starve the ring forever.
   G* get(bool* inherit, bool ring_first = false);
   // Owner only: moves the runnext fiber to the ring's tail (its slice is
-  // over: it keeps its turn, not its priority).
-  void demote_next(G** overflow, std::uint32_t* n);
+  // over: it keeps its turn, not its priority). Returns as put does.
+  std::span<G* const> demote_next();
   // Thief: moves half of victim's fibers into this (empty) queue and
   // returns one of them to run. steal_next: may take victim's runnext.
   // victim_running: victim's P is running a fiber, so its runnext is
   // probably about to run there; wait ~3 us before taking it.
   G* steal_from(LocalQueue& victim, bool steal_next, bool victim_running = false);
+
+  // Owner only: the fiber `ahead` places behind the ring's head, or a stale
+  // or null pointer (a thief may have taken it; slots past the tail hold
+  // old values). For prefetching only.
+  G* peek(std::uint32_t ahead) const {
+    return ring_[(head_.load(std::memory_order_relaxed) + ahead) & mask_].load(
+        std::memory_order_relaxed);
+  }
 
   std::uint32_t size() const;  // approximate, from any thread
   bool empty() const { return size() == 0; }
@@ -48,10 +58,13 @@ class LocalQueue {
  private:
   G* take_next();
   G* take_head();
-  G* overflow(G* g, std::uint32_t h, std::uint32_t t, std::uint32_t* n);
+  bool overflow(G* g, std::uint32_t h, std::uint32_t t);
 
   std::uint32_t mask_;
   std::unique_ptr<std::atomic<G*>[]> ring_;
+  // Owner only: what the last put could not keep.
+  std::unique_ptr<G*[]> spill_;
+  std::uint32_t nspill_ = 0;
   alignas(64) std::atomic<std::uint32_t> head_{0};
   alignas(64) std::atomic<std::uint32_t> tail_{0};
   std::atomic<G*> runnext_{nullptr};

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "runq.hpp"
 #include "spindle/park.hpp"
 #include "spindle/runtime.hpp"
+#include "stack_pool.hpp"
 #include "timers.hpp"
 
 namespace spindle::detail {
@@ -54,8 +54,9 @@ struct P {
   std::atomic<bool> preempt{false};
 
   // Owner only.
-  G* gfree = nullptr;  // dead fibers with their stacks, for reuse
+  G* gfree = nullptr;  // dead fibers, for reuse
   int ngfree = 0;
+  StackCache stacks;
   std::uint64_t next_id = 0, end_id = 0;  // a batch of fiber ids
   std::uint32_t rng;
 
@@ -109,42 +110,22 @@ struct M {
 class GAllocator {
  public:
   ~GAllocator();
-  G* get(P* pp, std::size_t stack_size);  // pp may be null
-  void put(P* pp, G* g);                  // g is dead
+  G* get(P* pp);          // a dead G, without a stack; pp may be null
+  void put(P* pp, G* g);  // g is dead and has given back its stack
   G* all() const { return allg_.load(std::memory_order_acquire); }
-  // sysmon, every round: unmaps, a slice at a time, the stacks of dead Gs
-  // that lay unused in the global list through a whole release period,
-  // beyond the kGlobalFreeStacks it keeps.
-  void release_idle_stacks(std::int64_t now);
-  void release_stacks();  // shutdown
 
  private:
   G* get_batch(int* n);
   void put_global(G* first, G* last, int n);
-  G* take_idle_batch();
-  G* make();
+  G* make_chunk(int* n);
 
   // Batches move whole, so a P refills its cache with one short critical
-  // section and touches no other P's dead Gs under the lock. Batches are
-  // handed out newest first (their lines are the warmest), so the oldest
-  // collect at the back: those that lay there a whole period lose their
-  // stacks (sysmon), never a P's exit or spawn. An munmap costs ~4 us;
-  // done inline past a limit, it made a spawn burst pay for mapping its
-  // backlog and unmapping it again (~14 ns per fiber in spawn+join), and a
-  // P swinging around its local limit unmap and map 32 stacks per swing
-  // (+50% CPU per HTTP request after a burst of connections).
+  // section and touches no other P's dead Gs under the lock; newest first,
+  // whose lines are the warmest. Gs are never freed while the runtime runs.
   std::mutex mu_;
-  std::deque<G*> stacked_;                    // guarded by mu_
-  int nstacked_ = 0;                          // Gs in stacked_; guarded by mu_
-  int low_water_ = 0;                         // least nstacked_ this period; guarded by mu_
-  G* bare_ = nullptr;                         // linked by next_batch; guarded by mu_
+  G* free_ = nullptr;                         // linked by next_batch; guarded by mu_
   std::vector<std::unique_ptr<G[]>> chunks_;  // guarded by mu_
-  std::size_t chunk_used_ = 0;                // guarded by mu_
   std::atomic<G*> allg_{nullptr};             // released after links are set
-  // sysmon's only: when the period ends, and how many idle Gs are still to
-  // lose their stacks.
-  std::int64_t next_release_ = 0;
-  int to_release_ = 0;
 };
 
 struct Runtime {
@@ -176,6 +157,7 @@ struct Runtime {
   std::atomic<std::int64_t> last_poll{0};   // nanotime() of the last poll, any kind
 
   GAllocator gs;
+  StackPool stacks;
   std::atomic<std::uint64_t> ids{1};
   std::atomic<std::int64_t> parked_outside{0};  // readies with no P
   std::atomic<std::int64_t> alive_outside{0};   // spawns with no P
@@ -245,6 +227,13 @@ void after_switch(M* m, G* g);
 void land(M* m, bctx::fcontext_t from);
 void execute(M* m, G* g, bool inherit);
 void add_timer(Timer* t);
+// fiber.cpp. A fiber's stack: bind_stack throws std::bad_alloc;
+// bind_first_stack, for a fiber about to run, ends the process instead.
+void bind_stack(P* pp, G* g);
+void bind_first_stack(P* pp, G* g) noexcept;
+void unbind_stack(P* pp, G* g) noexcept;
+// The context a spawned fiber starts from, at its first run.
+bctx::fcontext_t first_context(G* g) noexcept;
 void acquirep(M* m, P* pp);
 P* pidleget();         // caller holds rt->lock
 void pidleput(P* pp);  // caller holds rt->lock

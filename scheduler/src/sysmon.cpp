@@ -8,7 +8,7 @@
 // it polls the netpoller if no M has for 10 ms (every M busy running
 // fibers), queueing what became ready on the global queue; it evicts the
 // stacks of fibers parked long in evictable waits (evict.cpp) and unmaps
-// those of dead fibers unused for a second (GAllocator); and it prints
+// pooled ones unused for a second (stack_pool.hpp); and it prints
 // the schedtrace line when asked. It sleeps 20 us between
 // rounds while there is something to watch, backing off to 10 ms when idle
 // (Go's sysmon does the same).
@@ -118,8 +118,8 @@ void sysmon_main() {
         acted = true;
       }
     }
-    sweep.run(now);                   // not an action: its own clock keeps its pace
-    rt->gs.release_idle_stacks(now);  // nor this one
+    sweep.run(now);                // not an action: its own clock keeps its pace
+    rt->stacks.release_idle(now);  // nor this one
     if (now >= next_trace) {
       std::fprintf(stderr, "%s\n", schedtrace_line().c_str());
       next_trace = now + std::int64_t{rt->cfg.schedtrace_ms} * 1'000'000;

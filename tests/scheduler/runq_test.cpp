@@ -37,9 +37,7 @@ std::vector<int> churn(std::uint32_t slots, int items, int thieves) {
   std::vector<G*> overflow;
   bool inherit;
   for (int i = 0; i < items; ++i) {
-    std::uint32_t n = 0;
-    if (G* batch = owner_q.put(&gs[i], i % 3 == 0, &n))
-      for (G* g = batch; g; g = g->schedlink) overflow.push_back(g);
+    for (G* g : owner_q.put(&gs[i], i % 3 == 0)) overflow.push_back(g);
     if (i % 5 == 0)
       if (G* g = owner_q.get(&inherit)) mark(g);
   }
@@ -67,16 +65,15 @@ TEST_CASE("local queue: every fiber comes out exactly once under stealing") {
 TEST_CASE("local queue: runnext goes first and is stealable on request") {
   std::vector<G> gs(3);
   LocalQueue q(4), thief(4);
-  std::uint32_t n;
-  CHECK(q.put(&gs[0], false, &n) == nullptr);
-  CHECK(q.put(&gs[1], true, &n) == nullptr);
+  CHECK(q.put(&gs[0], false).empty());
+  CHECK(q.put(&gs[1], true).empty());
   CHECK(q.size() == 2);
   bool inherit = false;
   CHECK(q.get(&inherit) == &gs[1]);
   CHECK(inherit);
   CHECK(q.get(&inherit) == &gs[0]);
   CHECK_FALSE(inherit);
-  q.put(&gs[2], true, &n);
+  CHECK(q.put(&gs[2], true).empty());
   CHECK(thief.steal_from(q, false) == nullptr);
   CHECK(thief.steal_from(q, true) == &gs[2]);
   CHECK(q.empty());
@@ -85,13 +82,11 @@ TEST_CASE("local queue: runnext goes first and is stealable on request") {
 TEST_CASE("local queue: a full queue hands half plus one to the global queue") {
   std::vector<G> gs(5);
   LocalQueue q(4);
-  std::uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) CHECK(q.put(&gs[i], false, &n) == nullptr);
-  G* batch = q.put(&gs[4], false, &n);
-  REQUIRE(batch != nullptr);
-  CHECK(n == 3);
-  CHECK(batch == &gs[0]);
-  CHECK(batch->schedlink == &gs[1]);
-  CHECK(batch->schedlink->schedlink == &gs[4]);
+  for (int i = 0; i < 4; ++i) CHECK(q.put(&gs[i], false).empty());
+  std::span<G* const> spill = q.put(&gs[4], false);
+  REQUIRE(spill.size() == 3);
+  CHECK(spill[0] == &gs[0]);
+  CHECK(spill[1] == &gs[1]);
+  CHECK(spill[2] == &gs[4]);
   CHECK(q.size() == 2);
 }

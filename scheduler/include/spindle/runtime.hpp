@@ -82,9 +82,10 @@ void launch(void* g, void (*invoke)(void*), void (*destroy)(void*)) noexcept;
 void abandon_spawn(void* g) noexcept;
 }  // namespace detail
 
-// Starts f in a new fiber. The callable is stored at the top of the fiber's
-// own stack: spawning allocates nothing from the heap and makes no syscall
-// once stacks are pooled.
+// Starts f in a new fiber. A callable of up to 32 bytes is stored in the
+// fiber's descriptor, a larger one at the top of its stack: spawning
+// allocates nothing from the heap and makes no syscall once fibers and
+// stacks are pooled.
 template <class F>
 void go(const SpawnOptions& opts, F&& f) {
   using Fn = std::decay_t<F>;

@@ -30,7 +30,11 @@ class WaitGroup {
   // hands the tokens out: nobody it counted can have freed the WaitGroup.
   // done() is one atomic add (acq_rel: releases the worker's writes to the
   // waiter, which acquires them through the chain of adds or sema_'s lock).
-  std::atomic<std::uint64_t> state_{0};
+  // On a line of its own: fibers on other cores hit it, and a WaitGroup
+  // usually lives in its owner's stack frame, whose neighbours its owner
+  // keeps writing (a fan-out loop's calls): that false sharing cost
+  // spawn+join ~10% of the running core's time.
+  alignas(64) std::atomic<std::uint64_t> state_{0};
   detail::Sema sema_{0};
 };
 
