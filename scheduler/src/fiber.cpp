@@ -80,7 +80,6 @@ G* GAllocator::make_chunk(int* n) {
   auto chunk = std::make_unique<G[]>(kChunk);
   for (std::size_t i = 0; i < kChunk; ++i) {
     G* g = &chunk[i];
-    g->san.tsan_fiber = sanitizer_new_fiber();
     g->allg_next = i + 1 < kChunk ? g + 1 : nullptr;
     g->schedlink = (i + 1) % kBatch != 0 ? g + 1 : nullptr;
   }
@@ -135,6 +134,11 @@ G* GAllocator::get(P* pp) {
     if (n > 1) put_global(g->schedlink, last_of(g), n - 1);
   }
   g->schedlink = nullptr;
+#ifdef SPINDLE_TSAN
+  // On first use: a chunk's 256 at once kept a spawner busy past its time
+  // slice, and the preemption that followed reordered tests' fibers.
+  if (!g->san.tsan_fiber) g->san.tsan_fiber = sanitizer_new_fiber();
+#endif
   return g;
 }
 

@@ -4,6 +4,7 @@
 #include <spindle/mutex.hpp>
 #include <spindle/runtime.hpp>
 #include <spindle/rwmutex.hpp>
+#include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
 #include <atomic>
@@ -67,7 +68,9 @@ TEST_CASE("mutex: waiters get the lock in arrival order") {
         }
         wg.done();  // after unlocking: mu dies with the main fiber's frame
       });
-      spindle::yield();  // one P: the new fiber runs until it parks on mu
+      // One P: the new fiber runs until it parks on mu (more than one yield
+      // if a time slice ran out and the fiber was preempted at lock()).
+      while (spindle::stats().fibers_waiting <= i) spindle::yield();
     }
     mu.unlock();
     wg.wait();
