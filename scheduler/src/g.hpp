@@ -63,6 +63,7 @@ class alignas(64) Fiber {
   bool started = false;
   bool unwinding = false;        // shutdown: the next resume throws Unwind
   bool evictable_stack = false;  // SpawnOptions::evictable_stack
+  bool has_fls = false;          // fls is set: an exit need not read its line
 
   // A callable this small lives here, so that a fiber owns no stack until
   // it first runs (stack_pool.hpp).

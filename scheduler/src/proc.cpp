@@ -409,11 +409,12 @@ static G* find_runnable(M* m, bool* inherit) {
 // ---------------------------------------------------------------------------
 // Switching
 
-// Starts loading the hot lines of the next two fibers in pp's ring while
-// this one runs. In a spawn-heavy program they were written on another
-// core, and each line was a cache miss that stalled this M in turn.
+// Starts loading the hot lines of the next fibers in pp's ring while this
+// one runs. In a spawn-heavy program they were written on another core, or
+// long ago, and each line was a cache miss that stalled this M in turn;
+// four ahead, since a fiber may run for less than a memory access takes.
 static void prefetch_queued(P* pp) {
-  for (std::uint32_t ahead = 0; ahead < 2; ++ahead) {
+  for (std::uint32_t ahead = 0; ahead < 4; ++ahead) {
     if (G* g = pp->runq.peek(ahead)) {
       __builtin_prefetch(g);
       __builtin_prefetch(reinterpret_cast<char*>(g) + 64);
