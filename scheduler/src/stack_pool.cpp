@@ -31,13 +31,15 @@ Stack StackPool::get(StackCache* cache, std::size_t size) {
 void StackPool::put(StackCache* cache, Stack s) noexcept {
   if (!s) return;
   if (s.size != size_) return stack_release(s);
-  stack_trim(s);
   if (!cache) {
+    stack_trim(s);
     std::lock_guard lock(mu_);
     pool_.push_back(s);
     return;
   }
   if (cache->n_ == StackCache::kSlots) spill(*cache);
+  // The stack this push sends below the hot ones gives its deep pages back.
+  if (cache->n_ >= kHot) stack_trim(cache->slots_[cache->n_ - kHot]);
   cache->slots_[cache->n_++] = s;
 }
 

@@ -13,7 +13,14 @@
 // for their fiber and unmapped after it.
 //
 // Two levels, like the Gs: a P's own cache (owner only, no lock) and the
-// global pool (mu_), between which stacks move kBatch at a time. The pool
+// global pool (mu_), between which stacks move kBatch at a time.
+//
+// The kHot stacks last put in a P's cache keep the pages their fibers
+// touched; deeper in the cache and in the pool, a stack whose fiber went
+// below its top page has given those pages back (stack_trim). An HTTP
+// connection's fiber ends whenever the connection goes idle and a new one
+// starts on the next request: trimming at every exit cost a JSON request
+// an madvise and a page fault. The pool
 // keeps kKeep stacks for good; sysmon unmaps the rest once they have lain
 // there unused through a whole period (the pool's low-water mark), a slice
 // per round. Never a spawn or an exit: an munmap costs ~4 us.
@@ -62,6 +69,7 @@ class StackPool {
   bool take_idle(Stack* out) noexcept;
 
   static constexpr int kBatch = StackCache::kSlots / 2;
+  static constexpr int kHot = 8;  // at most 8 x 64 KiB kept per P
   static constexpr std::size_t kKeep = 4096;
 
   const std::size_t size_;
