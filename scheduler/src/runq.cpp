@@ -46,6 +46,19 @@ std::span<G* const> LocalQueue::put(G* g, bool next) {
   }
 }
 
+G* LocalQueue::put_chain(G* list) {
+  std::uint32_t h = head_.load(acquire);  // consumers only make room: a stale h is safe
+  std::uint32_t t = tail_.load(relaxed);
+  for (; list && t - h <= mask_; ++t) {
+    G* next = list->schedlink;
+    list->schedlink = nullptr;
+    ring_[t & mask_].store(list, relaxed);
+    list = next;
+  }
+  tail_.store(t, release);  // publishes the slots to consumers
+  return list;
+}
+
 // Full queue: move half of it, plus g, out to spill_ for the global queue,
 // so the next puts are cheap again (Go's runqputslow). Pointers only: the
 // Gs were written on this core, and the core that takes them should be the

@@ -30,6 +30,11 @@ class LocalQueue {
   // newcomer), which the caller must queue globally before its next call;
   // empty normally.
   std::span<G* const> put(G* g, bool next);
+  // Owner only: queues as many of a schedlink chain as fit, in order, and
+  // returns the rest (Go's runqputbatch). Unlike put's overflow, which
+  // moves the ring's oldest half out, the fibers already queued keep their
+  // turn ahead of the newcomers.
+  G* put_chain(G* list);
   // Owner only. *inherit is set when g comes from runnext (same time slice).
   // ring_first: the slice is over, so the ring goes before runnext; else two
   // fibers handing off through runnext could starve the ring forever.

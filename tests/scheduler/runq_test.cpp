@@ -90,3 +90,18 @@ TEST_CASE("local queue: a full queue hands half plus one to the global queue") {
   CHECK(spill[2] == &gs[4]);
   CHECK(q.size() == 2);
 }
+
+TEST_CASE("local queue: a chain goes in as far as it fits, in order, and the rest comes back") {
+  std::vector<G> gs(7);
+  LocalQueue q(4);
+  CHECK(q.put(&gs[0], false).empty());
+  for (int i = 1; i < 6; ++i) gs[i].schedlink = &gs[i + 1];
+  G* rest = q.put_chain(&gs[1]);
+  // gs[0] keeps its turn; 1..3 fill the ring; 4..6 come back linked.
+  REQUIRE(rest == &gs[4]);
+  CHECK(rest->schedlink == &gs[5]);
+  CHECK(rest->schedlink->schedlink == &gs[6]);
+  bool inherit = false;
+  for (int i = 0; i < 4; ++i) CHECK(q.get(&inherit) == &gs[i]);
+  CHECK(q.empty());
+}
