@@ -6,9 +6,14 @@
 #include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "../support/child.hpp"
 #include "../support/stack_probe.hpp"
@@ -202,4 +207,63 @@ TEST_CASE("the stacks of a burst are unmapped once they lie unused for a while" 
   CAPTURE(peak);
   CHECK(peak >= kBurst);
   CHECK(settled <= 4'500);
+}
+
+namespace {
+// How many of the pages in [lo, hi) are resident (mincore).
+int resident_pages(const char* lo, const char* hi) {
+  const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto start = reinterpret_cast<std::uintptr_t>(lo) & ~(page - 1);
+  std::size_t len = reinterpret_cast<std::uintptr_t>(hi) - start;
+  std::vector<unsigned char> vec((len + page - 1) / page);
+  REQUIRE(mincore(reinterpret_cast<void*>(start), len, vec.data()) == 0);
+  int n = 0;
+  for (unsigned char v : vec) n += v & 1;
+  return n;
+}
+}  // namespace
+
+TEST_CASE(
+    "a pooled stack keeps its deep pages while it is among a P's last 8, then gives them "
+    "back" *
+    doctest::skip(!kMeasuresRss)) {
+  int kept = 0, after = 0;
+  spindle::Config cfg;
+  cfg.procs = 1;
+  spindle::run(cfg, [&] {
+    // Nine fibers hold stacks of their own, so that their exits, later,
+    // push the deep fiber's stack below the cache's hot eight.
+    spindle::WaitGroup gate, parked, exited;
+    gate.add(1);
+    parked.add(9);
+    exited.add(9);
+    for (int i = 0; i < 9; ++i)
+      spindle::go([&] {
+        parked.done();
+        gate.wait();
+        exited.done();
+      });
+    parked.wait();
+    const char* lo = nullptr;
+    const char* hi = nullptr;
+    spindle::WaitGroup deep;
+    deep.add(1);
+    spindle::go([&] {
+      char here;
+      auto top = reinterpret_cast<std::uintptr_t>(&here);
+      hi = reinterpret_cast<const char*>(top - 8 * 1024);  // below the first frames
+      lo = reinterpret_cast<const char*>(top - 24 * 1024);
+      recurse(32);  // ~32 KiB of frames that touch their pages
+      deep.done();
+    });
+    deep.wait();
+    spindle::sleep_for(std::chrono::milliseconds(1));  // let it exit
+    kept = resident_pages(lo, hi);
+    gate.done();
+    exited.wait();
+    spindle::sleep_for(std::chrono::milliseconds(1));
+    after = resident_pages(lo, hi);
+  });
+  CHECK(kept >= 4);   // 16 KiB: still there, the next fiber may need them
+  CHECK(after == 0);  // pushed below the hot ones: trimmed
 }
