@@ -75,7 +75,11 @@ ServerConn::Next ServerConn::serve_request() {
   finish_response();
   finish_request();
   ++served_;
-  return must_close_ || closing() ? Next::close : Next::keep;
+  // What the response's head announced (closing() when it was framed), not
+  // closing() again: a shutdown that began since would close a connection
+  // whose response said keep-alive, dropping requests already pipelined
+  // behind it unanswered. The next one is served, with Connection: close.
+  return must_close_ ? Next::close : Next::keep;
 }
 
 // Fills req_ from the parsed head. False for an expectation we cannot meet.
