@@ -79,9 +79,8 @@ class alignas(64) Fiber {
 
   // Cold from here.
   detail::SanitizerStack san;
-  // The global run queue and the global free list hold batches (a G is in
-  // at most one): in a batch's first G, the next batch and this one's
-  // length; owned like schedlink.
+  // The global free list holds batches: in a batch's first G, the next
+  // batch and this one's length; owned like schedlink.
   Fiber* next_batch = nullptr;
   int batch_len = 0;
   // The evicted stack; written by the evictor while the word says

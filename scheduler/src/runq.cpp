@@ -26,7 +26,6 @@ LocalQueue::LocalQueue(std::uint32_t slots)
 }
 
 std::span<G* const> LocalQueue::put(G* g, bool next) {
-  nspill_ = 0;
   if (next) {
     // acq_rel: releases g's state to a thief that takes runnext, acquires the
     // previous occupant's (published by our own earlier exchange).
@@ -42,7 +41,7 @@ std::span<G* const> LocalQueue::put(G* g, bool next) {
       tail_.store(t + 1, release);  // publishes the slot to consumers
       return {};
     }
-    if (overflow(g, h, t)) return {spill_.get(), nspill_};
+    if (std::uint32_t n = overflow(g, h, t)) return {spill_.get(), n};
   }
 }
 
@@ -60,18 +59,17 @@ G* LocalQueue::put_chain(G* list) {
 }
 
 // Full queue: move half of it, plus g, out to spill_ for the global queue,
-// so the next puts are cheap again (Go's runqputslow). Pointers only: the
-// Gs were written on this core, and the core that takes them should be the
-// first to touch them since.
-bool LocalQueue::overflow(G* g, std::uint32_t h, std::uint32_t t) {
+// so the next puts are cheap again (Go's runqputslow); returns how many, or
+// 0 if a thief got there first. Pointers only: the Gs were written on this
+// core, and the core that takes them should be the first to touch them since.
+std::uint32_t LocalQueue::overflow(G* g, std::uint32_t h, std::uint32_t t) {
   std::uint32_t half = (t - h) / 2;
   // Copy, then claim: a thief may take these first, and then the CAS fails
   // and the copy is dropped (as in steal_from). Only we write ring slots.
   for (std::uint32_t i = 0; i < half; ++i) spill_[i] = ring_[(h + i) & mask_].load(relaxed);
-  if (!head_.compare_exchange_strong(h, h + half, acq_rel)) return false;  // a thief won: retry
+  if (!head_.compare_exchange_strong(h, h + half, acq_rel)) return 0;  // a thief won: retry
   spill_[half] = g;
-  nspill_ = half + 1;
-  return true;
+  return half + 1;
 }
 
 G* LocalQueue::take_next() {

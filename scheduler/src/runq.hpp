@@ -63,13 +63,12 @@ class LocalQueue {
  private:
   G* take_next();
   G* take_head();
-  bool overflow(G* g, std::uint32_t h, std::uint32_t t);
+  std::uint32_t overflow(G* g, std::uint32_t h, std::uint32_t t);
 
   std::uint32_t mask_;
   std::unique_ptr<std::atomic<G*>[]> ring_;
   // Owner only: what the last put could not keep.
   std::unique_ptr<G*[]> spill_;
-  std::uint32_t nspill_ = 0;
   alignas(64) std::atomic<std::uint32_t> head_{0};
   alignas(64) std::atomic<std::uint32_t> tail_{0};
   std::atomic<G*> runnext_{nullptr};

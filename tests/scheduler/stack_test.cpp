@@ -23,6 +23,7 @@ namespace {
 using spindle::testing::kMeasuresRss;
 using spindle::testing::recurse;
 using spindle::testing::rss_kib;
+using spindle::testing::with_parked_fibers;
 
 // One ~40 KiB frame written end to end. Unlike ~1 KiB frames (recurse),
 // it cannot step over the 64 canary bytes at a stack's bottom: the gaps
@@ -38,22 +39,7 @@ using spindle::testing::rss_kib;
 spindle::Stats parked_with_budget(int budget, int fibers) {
   setenv("SPINDLE_STACK_GUARDS", ("mprotect:" + std::to_string(budget)).c_str(), 1);
   spindle::Stats seen;
-  spindle::run({}, [&] {
-    spindle::WaitGroup gate, started, finished;
-    gate.add(1);
-    started.add(fibers);
-    finished.add(fibers);
-    for (int i = 0; i < fibers; ++i)
-      spindle::go([&] {
-        started.done();
-        gate.wait();
-        finished.done();  // gate must outlive every wait() on it
-      });
-    started.wait();
-    seen = spindle::stats();
-    gate.done();
-    finished.wait();
-  });
+  spindle::run({}, [&] { with_parked_fibers(fibers, [&] { seen = spindle::stats(); }); });
   unsetenv("SPINDLE_STACK_GUARDS");
   return seen;
 }
@@ -185,20 +171,7 @@ TEST_CASE("the stacks of a burst are unmapped once they lie unused for a while" 
   };
   std::uint64_t peak = 0, settled = 0;
   spindle::run({}, [&] {
-    spindle::WaitGroup gate, started, done;
-    gate.add(1);
-    started.add(kBurst);
-    done.add(kBurst);
-    for (int i = 0; i < kBurst; ++i)
-      spindle::go([&] {
-        started.done();
-        gate.wait();
-        done.done();
-      });
-    started.wait();
-    peak = live();
-    gate.done();
-    done.wait();
+    with_parked_fibers(kBurst, [&] { peak = live(); });
     // sysmon keeps 4,096 idle stacks (plus 64 per P) and unmaps the rest
     // after a second or two unused.
     for (int i = 0; i < 100 && (settled = live()) > 4'500; ++i)
@@ -231,36 +204,25 @@ TEST_CASE(
   spindle::Config cfg;
   cfg.procs = 1;
   spindle::run(cfg, [&] {
-    // Nine fibers hold stacks of their own, so that their exits, later,
-    // push the deep fiber's stack below the cache's hot eight.
-    spindle::WaitGroup gate, parked, exited;
-    gate.add(1);
-    parked.add(9);
-    exited.add(9);
-    for (int i = 0; i < 9; ++i)
-      spindle::go([&] {
-        parked.done();
-        gate.wait();
-        exited.done();
-      });
-    parked.wait();
     const char* lo = nullptr;
     const char* hi = nullptr;
-    spindle::WaitGroup deep;
-    deep.add(1);
-    spindle::go([&] {
-      char here;
-      auto top = reinterpret_cast<std::uintptr_t>(&here);
-      hi = reinterpret_cast<const char*>(top - 8 * 1024);  // below the first frames
-      lo = reinterpret_cast<const char*>(top - 24 * 1024);
-      recurse(32);  // ~32 KiB of frames that touch their pages
-      deep.done();
+    // Nine fibers hold stacks of their own, so that their exits, later,
+    // push the deep fiber's stack below the cache's hot eight.
+    with_parked_fibers(9, [&] {
+      spindle::WaitGroup deep;
+      deep.add(1);
+      spindle::go([&] {
+        char here;
+        auto top = reinterpret_cast<std::uintptr_t>(&here);
+        hi = reinterpret_cast<const char*>(top - 8 * 1024);  // below the first frames
+        lo = reinterpret_cast<const char*>(top - 24 * 1024);
+        recurse(32);  // ~32 KiB of frames that touch their pages
+        deep.done();
+      });
+      deep.wait();
+      spindle::sleep_for(std::chrono::milliseconds(1));  // let it exit
+      kept = resident_pages(lo, hi);
     });
-    deep.wait();
-    spindle::sleep_for(std::chrono::milliseconds(1));  // let it exit
-    kept = resident_pages(lo, hi);
-    gate.done();
-    exited.wait();
     spindle::sleep_for(std::chrono::milliseconds(1));
     after = resident_pages(lo, hi);
   });

@@ -2,6 +2,9 @@
 // share: deep frames that really touch their pages, and the process's RSS.
 #pragma once
 
+#include <spindle/runtime.hpp>
+#include <spindle/waitgroup.hpp>
+
 #include <cstddef>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +18,27 @@ inline int recurse(int depth) {
   volatile char pad[1024];
   for (std::size_t i = 0; i < sizeof pad; i += 64) pad[i] = static_cast<char>(depth);
   return depth == 0 ? pad[0] : recurse(depth - 1) + pad[0];
+}
+
+// Spawns n fibers that park until released, each on a stack of its own;
+// once all have started, calls while_parked(), then releases them and
+// returns when all have finished.
+template <class F>
+void with_parked_fibers(int n, F while_parked) {
+  WaitGroup gate, started, finished;
+  gate.add(1);
+  started.add(n);
+  finished.add(n);
+  for (int i = 0; i < n; ++i)
+    go([&] {
+      started.done();
+      gate.wait();
+      finished.done();  // gate must outlive every wait() on it
+    });
+  started.wait();
+  while_parked();
+  gate.done();
+  finished.wait();
 }
 
 // Resident set size of this process, KiB (-1 if unreadable).
