@@ -20,7 +20,7 @@ void ReadBuffer::make_room() {
     return;
   }
   std::size_t cap = std::max(next_cap_, used + kMinBlock);
-  auto fresh = cap == kMinBlock ? block_cache::take() : std::make_unique_for_overwrite<char[]>(cap);
+  auto fresh = net::block_cache::take(cap);
   if (used) std::memcpy(fresh.get(), buf_.get() + begin_, used);
   if (hold_) {
     retired_ = std::move(buf_);  // a second hold-move cannot happen: the fresh block has no hold
@@ -81,11 +81,7 @@ void ReadBuffer::release_if_empty() noexcept {
 }
 
 void ReadBuffer::drop_block() noexcept {
-  if (buf_ && cap_ == kMinBlock) {
-    block_cache::give(std::move(buf_));
-  } else {
-    buf_.reset();
-  }
+  net::block_cache::give(std::move(buf_), cap_);
 }
 
 }  // namespace spindle::http::detail

@@ -10,7 +10,7 @@
 // then made by moving only the unread bytes, or by moving them to a fresh
 // block while the old one stays alive until release_hold(). Blocks of the
 // smallest size come from and go back to block_cache (a per-thread cache:
-// see block_cache.hpp).
+// see spindle/net/block_cache.hpp).
 #pragma once
 
 #include <cstddef>
@@ -18,7 +18,7 @@
 #include <span>
 #include <string_view>
 
-#include "block_cache.hpp"
+#include "spindle/net/block_cache.hpp"
 #include "spindle/net/bufio.hpp"
 #include "spindle/net/conn.hpp"
 
@@ -26,7 +26,7 @@ namespace spindle::http::detail {
 
 class ReadBuffer {
  public:
-  static constexpr std::size_t kMinBlock = block_cache::kBlockSize;
+  static constexpr std::size_t kMinBlock = net::block_cache::kBlockSize;
 
   explicit ReadBuffer(net::Conn& conn, std::size_t max_block) : conn_(conn), max_(max_block) {}
   ~ReadBuffer() { drop_block(); }

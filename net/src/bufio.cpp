@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "spindle/net/block_cache.hpp"
 #include "spindle/runtime.hpp"
 
 namespace spindle::net {
@@ -13,8 +14,9 @@ void BufReader::make_room() {
   if (!buf_ || cap_ < next_cap_ || used == cap_) {
     std::size_t cap = std::max(next_cap_, used == cap_ ? std::min(cap_ * 2, kMaxBuffer) : 0);
     cap = std::max(cap, used + 1);
-    auto bigger = std::make_unique<char[]>(cap);
+    auto bigger = block_cache::take(cap);
     if (used) std::memcpy(bigger.get(), buf_.get() + begin_, used);
+    block_cache::give(std::move(buf_), cap_);
     buf_ = std::move(bigger);
     cap_ = cap;
   } else if (begin_ > 0) {
@@ -51,7 +53,7 @@ Result<std::size_t> BufReader::fill() {
 }
 
 void BufReader::release() noexcept {
-  buf_.reset();
+  block_cache::give(std::move(buf_), cap_);
   cap_ = begin_ = end_ = 0;
 }
 
@@ -62,7 +64,7 @@ void BufReader::consume(std::size_t n) noexcept {
 
 Status BufWriter::write(std::string_view data) {
   if (len_ + data.size() <= cap_) {
-    if (!buf_) buf_ = std::make_unique<char[]>(cap_);
+    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(cap_);
     std::memcpy(buf_.get() + len_, data.data(), data.size());
     len_ += data.size();
     return ok();

@@ -122,7 +122,7 @@ Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
   auto r = retry_io(
       pd_, Dir::read, read_deadline_.load(relaxed), ctx,
       [&] {
-        auto n = ::recv(fd(), buf, len, 0);
+        auto n = detail::sys_recv(fd(), buf, len);
         pd_->note_read(n, len);
         return n;
       },
@@ -136,7 +136,7 @@ Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
 Result<std::size_t> Conn::try_read(void* buf, std::size_t len) {
   if (!pd_ || pd_->closed()) return Errc::closed;
   for (;;) {
-    auto n = ::recv(fd(), buf, len, 0);
+    auto n = detail::sys_recv(fd(), buf, len);
     pd_->note_read(n, len);
     if (n > 0) return static_cast<std::size_t>(n);
     if (n == 0) {  // see read()
@@ -189,8 +189,12 @@ Status Conn::writev(iovec* iov, int count, const Context* ctx) {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<std::size_t>(count);
-    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed), ctx,
-                      [&] { return ::sendmsg(fd(), &msg, MSG_NOSIGNAL); });
+    // One buffer goes out with send(): the kernel's sendmsg copies in and
+    // checks the msghdr and iovec array first.
+    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed), ctx, [&] {
+      return count == 1 ? detail::sys_send(fd(), iov->iov_base, iov->iov_len)
+                        : detail::sys_sendmsg(fd(), &msg);
+    });
     if (!r) return r.error();
     // Skip what the kernel took; continue with the rest.
     auto n = static_cast<std::size_t>(*r);

@@ -5,6 +5,10 @@
 // fails the call before any syscall.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <system_error>
 
@@ -13,6 +17,36 @@
 #include "spindle/runtime.hpp"
 
 namespace spindle::net::detail {
+
+// recv and send straight to the kernel. libc's wrappers are pthread
+// cancellation points: each call enables and disables asynchronous
+// cancellation around the syscall, two atomic read-modify-writes that
+// nothing here uses (fibers are canceled through Context, never pthread_cancel),
+// four per echoed message. Go's runtime makes its syscalls directly too.
+// Under a sanitizer the wrappers stay: they are how it sees what the kernel
+// reads and writes (ASan) and the order a socket gives (TSan).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline ssize_t sys_recv(int fd, void* buf, std::size_t len) {
+  return ::recv(fd, buf, len, 0);
+}
+inline ssize_t sys_send(int fd, const void* buf, std::size_t len) {
+  return ::send(fd, buf, len, MSG_NOSIGNAL);
+}
+inline ssize_t sys_sendmsg(int fd, const msghdr* msg) {
+  return ::sendmsg(fd, msg, MSG_NOSIGNAL);
+}
+#else
+inline ssize_t sys_recv(int fd, void* buf, std::size_t len) {
+  return ::syscall(SYS_recvfrom, fd, buf, len, 0, static_cast<void*>(nullptr),
+                   static_cast<void*>(nullptr));
+}
+inline ssize_t sys_send(int fd, const void* buf, std::size_t len) {
+  return ::syscall(SYS_sendto, fd, buf, len, MSG_NOSIGNAL, static_cast<const void*>(nullptr), 0);
+}
+inline ssize_t sys_sendmsg(int fd, const msghdr* msg) {
+  return ::syscall(SYS_sendmsg, fd, msg, MSG_NOSIGNAL);
+}
+#endif
 
 inline std::error_code errno_code(int e) {
   return {e, std::system_category()};

@@ -2,12 +2,14 @@
 //
 // BufReader keeps no buffer while the connection is idle: when a read finds
 // nothing, fill() gives the (empty) buffer back before it parks, so ten
-// thousand idle keep-alive connections hold no read buffers. After a short
-// read (the kernel had no more), the next fill() waits for readiness before
-// reading, as an epoll loop would: one syscall fewer per message. The buffer starts at 4 KiB
-// and doubles (up to 64 KiB) when a read fills it, so a stream of large
-// messages is read in few syscalls. The caller parses straight from
-// buffered() and says how much it used with consume(): no copies.
+// thousand idle keep-alive connections hold no read buffers (blocks of the
+// smallest size wait in a per-thread cache, block_cache.hpp, for the next
+// wake-up). After a short read (the kernel had no more), the next fill()
+// waits for readiness before reading, as an epoll loop would: one syscall
+// fewer per message. The buffer starts at 4 KiB and doubles (up to 64 KiB)
+// when a read fills it, so a stream of large messages is read in few
+// syscalls. The caller parses straight from buffered() and says how much it
+// used with consume(): no copies.
 //
 // BufWriter gathers small writes and sends them with one syscall on
 // flush(); a write larger than its buffer goes out directly, together with
@@ -18,13 +20,14 @@
 #include <memory>
 #include <string_view>
 
+#include "spindle/net/block_cache.hpp"
 #include "spindle/net/conn.hpp"
 
 namespace spindle::net {
 
 class BufReader {
  public:
-  static constexpr std::size_t kMinBuffer = 4 * 1024;
+  static constexpr std::size_t kMinBuffer = block_cache::kBlockSize;
   static constexpr std::size_t kMaxBuffer = 64 * 1024;
 
   explicit BufReader(Conn& conn) : conn_(conn) {}

@@ -1,4 +1,5 @@
-// A per-thread cache of read-buffer blocks of the smallest size.
+// A per-thread cache of read-buffer blocks of the smallest size, shared by
+// net::BufReader and the HTTP server's read buffer.
 //
 // An idle keep-alive connection holds no read buffer (so 10,000 of them
 // hold no buffers): it gives its block back before it parks and takes one
@@ -17,13 +18,15 @@
 #include <cstddef>
 #include <memory>
 
-namespace spindle::http::detail::block_cache {
+namespace spindle::net::block_cache {
 
 inline constexpr std::size_t kBlockSize = 4 * 1024;  // bytes: a request head fits
 
-// A block of kBlockSize bytes (uninitialized).
-std::unique_ptr<char[]> take();
-// Gives a block of kBlockSize bytes back (kept, or freed if the cache is full).
-void give(std::unique_ptr<char[]> block) noexcept;
+// A block of `size` bytes (uninitialized): a cached one if size is
+// kBlockSize and the thread has one, else a fresh allocation.
+std::unique_ptr<char[]> take(std::size_t size);
+// Gives back a block that take(size) returned: kept if it is of kBlockSize
+// bytes and the cache has room, else freed.
+void give(std::unique_ptr<char[]> block, std::size_t size) noexcept;
 
-}  // namespace spindle::http::detail::block_cache
+}  // namespace spindle::net::block_cache

@@ -1,4 +1,4 @@
-#include "block_cache.hpp"
+#include "spindle/net/block_cache.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -9,7 +9,7 @@
 #define SPINDLE_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-namespace spindle::http::detail::block_cache {
+namespace spindle::net::block_cache {
 namespace {
 
 // Per thread: 64 KiB at most, enough for the connections one thread wakes
@@ -33,20 +33,20 @@ thread_local Cache t_cache;
 
 }  // namespace
 
-[[gnu::noinline]] std::unique_ptr<char[]> take() {
+[[gnu::noinline]] std::unique_ptr<char[]> take(std::size_t size) {
   Cache& c = t_cache;
-  if (c.count == 0) return std::make_unique_for_overwrite<char[]>(kBlockSize);
+  if (size != kBlockSize || c.count == 0) return std::make_unique_for_overwrite<char[]>(size);
   char* b = c.blocks[--c.count];
   SPINDLE_UNPOISON(b, kBlockSize);  // a cached block is poisoned: a stale view into it traps
   return std::unique_ptr<char[]>(b);
 }
 
-[[gnu::noinline]] void give(std::unique_ptr<char[]> block) noexcept {
+[[gnu::noinline]] void give(std::unique_ptr<char[]> block, std::size_t size) noexcept {
   Cache& c = t_cache;
-  if (c.count == kCachedBlocks) return;  // the unique_ptr frees it
+  if (!block || size != kBlockSize || c.count == kCachedBlocks) return;  // the unique_ptr frees it
   char* b = block.release();
   SPINDLE_POISON(b, kBlockSize);
   c.blocks[c.count++] = b;
 }
 
-}  // namespace spindle::http::detail::block_cache
+}  // namespace spindle::net::block_cache
