@@ -254,15 +254,18 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
   struct Cleanup {
     Waiting& w;
     bool parked = false, timed = false;
+    bool woken = false;  // park returned: whoever woke us took `w` out of the slot
     ~Cleanup() {
       PollDesc* pd = w.pd;
       Slot& s = pd->slot(w.dir);
       w.on_done.reset();
       w.ctx.reset();
       if (parked) {
-        pd->lock_.lock();
-        if (s.waiter == &w) pd->take_waiter(s, {});
-        pd->lock_.unlock();
+        if (!woken) {  // unwinding out of the park: `w` may still be in the slot
+          pd->lock_.lock();
+          if (s.waiter == &w) pd->take_waiter(s, {});
+          pd->lock_.unlock();
+        }
         if (timed && !stop_timer(&w))
           while (!w.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
       }
@@ -301,6 +304,7 @@ std::error_code PollDesc::wait(Dir dir, std::int64_t deadline, const Context* ct
         return true;
       },
       ParkStack::evictable);
+  cleanup.woken = true;
   return w.result;
 }
 
