@@ -24,9 +24,13 @@ constexpr auto relaxed = std::memory_order_relaxed;
 // so a thread_local is right here (see fiber_local.hpp for when it is not).
 thread_local spindle::detail::ReadyList* t_ready = nullptr;
 // The PollDescs whose fiber-less wait an edge took during this thread's
-// poll, linked through Notify::next; their callbacks run once the poll's
-// handlers are done (PollDesc::run_edge_notifies).
+// poll, linked through Notify::next in the order of their edges; their
+// callbacks run in that order once the poll's handlers are done
+// (PollDesc::run_edge_notifies), so the connection that became ready first
+// is served first, as an epoll loop does. (Run newest-first, a batch of 30
+// HTTP requests was answered in reverse, and wrk's p99 was ~1.3x nginx's.)
 thread_local PollDesc* t_notified = nullptr;
+thread_local PollDesc* t_notified_last = nullptr;
 
 std::unique_ptr<spindle::detail::Poller> make_poller() {
   return std::make_unique<AsioPoller>();
@@ -60,7 +64,7 @@ AsioPoller::~AsioPoller() {
   io_.restart();
   io_.poll();
   t_ready = nullptr;
-  t_notified = nullptr;
+  t_notified = t_notified_last = nullptr;
 }
 
 void AsioPoller::poll(std::int64_t deadline, spindle::detail::ReadyList& ready) {
@@ -204,8 +208,9 @@ void PollDesc::on_edge(Dir dir, std::uint32_t events) noexcept {
   lock_.unlock();
   if (w) t_ready->push(w);
   if (notify) {
-    notify_.next = t_notified;
-    t_notified = this;
+    notify_.next = nullptr;
+    (t_notified ? t_notified_last->notify_.next : t_notified) = this;
+    t_notified_last = this;
   }
 }
 
@@ -409,6 +414,7 @@ bool PollDesc::cancel_notify() noexcept {
 void PollDesc::run_edge_notifies() noexcept {
   while (PollDesc* pd = t_notified) {
     t_notified = pd->notify_.next;
+    if (!t_notified) t_notified_last = nullptr;
     pd->finish_notify(true);
   }
 }

@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
+#include <numeric>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -220,5 +222,44 @@ TEST_CASE("when_readable: bursts of callbacks that spawn fibers lose none") {
       REQUIRE(started.load() == round * kConns);  // a lost fiber leaves it short
     }
     for (auto& e : conns) e.s.close();
+  });
+}
+
+TEST_CASE("when_readable: the callbacks of one poll run in the order the bytes came") {
+  // One P: the writer fiber makes every socket readable, in order, before
+  // it parks, and the poll that follows finds all the edges at once.
+  constexpr int kConns = 16;
+  spindle::Config cfg;
+  cfg.procs = 1;
+  spindle::run(cfg, [] {
+    struct Order {
+      std::mutex mu;
+      std::vector<int> seen;  // guarded by mu
+      spindle::WaitGroup all;
+    };
+    struct Arg {
+      Order* order;
+      int index;
+      static void on(void* self, std::error_code) noexcept {
+        auto* a = static_cast<Arg*>(self);
+        std::lock_guard lock(a->order->mu);
+        a->order->seen.push_back(a->index);
+        if (a->order->seen.size() == kConns) spindle::go([o = a->order] { o->all.done(); });
+      }
+    };
+    Order order;
+    order.all.add(1);
+    std::vector<std::pair<net::Conn, net::Conn>> conns;
+    std::vector<Arg> args(kConns);
+    for (int i = 0; i < kConns; ++i) {
+      conns.push_back(conn_pair());
+      args[i] = {&order, i};
+      REQUIRE(conns[i].first.when_readable(net::kNoDeadline, Arg::on, &args[i]));
+    }
+    for (auto& [s, c] : conns) REQUIRE(c.write_all("x", 1).ok());
+    order.all.wait();
+    std::vector<int> in_order(kConns);
+    std::iota(in_order.begin(), in_order.end(), 0);
+    CHECK(order.seen == in_order);
   });
 }
