@@ -22,7 +22,7 @@ int ServerConn::read_head(bool first) {
       rbuf_.consume(leading_empty_lines(rbuf_.data()));
       if (!rbuf_.empty()) {
         begun = true;
-        if (!first) header_deadline = net::Clock::now() + cfg_.read_header_timeout;
+        if (!first) header_deadline = coarse_now() + cfg_.read_header_timeout;
       }
     }
     if (begun) {
@@ -43,7 +43,7 @@ int ServerConn::read_head(bool first) {
     // waiting (this is where pipelined responses are batched).
     if (!out_.empty() && !send_out()) return -1;
     net::Deadline deadline =
-        begun || first ? header_deadline : net::Clock::now() + cfg_.idle_timeout;
+        begun || first ? header_deadline : coarse_now() + cfg_.idle_timeout;
     conn_.set_read_deadline(deadline);
     auto n = wait_and_fill(!begun, deadline);
     if (!n) {

@@ -30,7 +30,9 @@ class Shutdown(unittest.TestCase):
         deadline = time.monotonic() + within
         while True:
             try:
-                s = socket.create_connection((HOST, self.server.port), timeout=1.0)
+                # A SYN that lands while the listener stops may be dropped
+                # unanswered; the 3 s let its retransmit (after 1 s) be refused.
+                s = socket.create_connection((HOST, self.server.port), timeout=3.0)
             except (ConnectionRefusedError, ConnectionResetError):
                 # A SYN that meets the listener while it closes is answered
                 # with a reset rather than a refusal: rejected all the same.
