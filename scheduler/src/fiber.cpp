@@ -279,7 +279,11 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
   if (P* pp = m ? m->p : nullptr) {
     owner_add(pp->spawned, std::uint64_t{1});
     owner_add(pp->alive, std::int64_t{1});
-    runqput(pp, g, true);
+    // Go's newproc: the spawner's runnext, so the new fiber runs next,
+    // near its parent's data. A poll's callbacks (net's fiber-less waits)
+    // spawn one fiber per ready connection: those queue in edge order, or
+    // each would jump ahead of the ones spawned before it.
+    runqput(pp, g, !m->polling);
     wakep();
     return;
   }

@@ -267,7 +267,10 @@ static void reset_spinning(M* m) {
 
 G* netpoll(std::int64_t deadline) {
   ReadyList ready;
+  M* m = this_m();  // none for sysmon
+  if (m) m->polling = true;
   poller()->poll(deadline, ready);
+  if (m) m->polling = false;
   rt->last_poll.store(nanotime(), relaxed);
   return ready.take();
 }

@@ -81,6 +81,9 @@ struct M {
   P* blockp = nullptr;    // its P while in blocking(); this M only
   int blocking_nest = 0;  // blocking() inside blocking(); this M only
   bool spinning = false;
+  // Inside netpoll(): fibers the poll's callbacks spawn queue behind each
+  // other in the order of their edges, not through runnext. This M only.
+  bool polling = false;
   G* curg = nullptr;  // this M only
   // The fiber this M just switched away from, whose action is pending
   // until the switch lands (nullptr: the switch left g0). This M only.
