@@ -260,7 +260,10 @@ class Cell:
     def median(self, attr: str | None = None) -> float | None:
         if self.error or not self.samples:
             return None
-        return statistics.median(s if attr is None else getattr(s, attr) for s in self.samples)
+        # A sample may lack one figure (None: not measured that run).
+        values = [v for v in (s if attr is None else getattr(s, attr) for s in self.samples)
+                  if v is not None]
+        return statistics.median(values) if values else None
 
 
 Cells = dict[tuple[str, str], Cell]  # (row, server label) -> Cell
