@@ -192,6 +192,24 @@ def parse_result(line: str) -> dict[str, float]:
 T = TypeVar("T")
 
 
+def run_echo_load(load: Path, port: int, args: list[str], timeout: float) -> dict[str, float]:
+    """One run of bench/echo-load on LOAD_CPU -> its RESULT line's figures; raises on errors."""
+    cmd = [str(load), "--port", str(port), "--cpu", LOAD_CPU, *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MeasureError(f"{' '.join(cmd)}: no result within {timeout:g} s") from None
+    results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or len(results) != 1:
+        raise MeasureError(f"{' '.join(cmd)}: exit status {done.returncode}, "
+                           f"{len(results)} RESULT lines; {done.stderr.strip()[-300:]}")
+    result = parse_result(results[0])
+    if result["errors"]:
+        raise MeasureError(f"{' '.join(cmd)}: {result['errors']:g} errors; "
+                           f"{done.stderr.strip()[-300:]}")
+    return result
+
+
 def measure_cpu(server: Running, run: Callable[[float], T], seconds: float,
                 warmup: float) -> tuple[T, float]:
     """run(s) loads the server for s seconds; returns (its result, the

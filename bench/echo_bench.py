@@ -33,7 +33,7 @@ from pathlib import Path
 from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running,
                       Server, add_common_args, check_common_args, fmt, go_program, load_note,
                       log, measure_cpu, measure_idle, meson_program, new_cells, notes,
-                      parse_result, prepare_all, publish, raise_fd_limit, ratio, rotated,
+                      prepare_all, publish, raise_fd_limit, ratio, rotated, run_echo_load,
                       run_server, shown)
 
 
@@ -79,28 +79,12 @@ class Sample:
 
 # --- One measurement ------------------------------------------------------------------
 
-def run_load(load: Path, port: int, args: list[str], timeout: float) -> dict[str, float]:
-    cmd = [str(load), "--port", str(port), "--cpu", LOAD_CPU, *args]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise MeasureError(f"{' '.join(cmd)}: no result within {timeout:g} s") from None
-    results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or len(results) != 1:
-        raise MeasureError(f"{' '.join(cmd)}: exit status {done.returncode}, "
-                           f"{len(results)} RESULT lines; {done.stderr.strip()[-300:]}")
-    result = parse_result(results[0])
-    if result["errors"]:
-        raise MeasureError(f"{' '.join(cmd)}: {result['errors']:g} errors; "
-                           f"{done.stderr.strip()[-300:]}")
-    return result
-
-
 def measure_workload(server: Running, load: Path, work: Workload, seconds: float,
                      warmup: float) -> Sample:
     def run(secs: float) -> dict[str, float]:
-        return run_load(load, server.port, [*work.args(), "--warmup", "0", "--seconds", str(secs)],
-                        timeout=secs + 60)
+        return run_echo_load(load, server.port,
+                             [*work.args(), "--warmup", "0", "--seconds", str(secs)],
+                             timeout=secs + 60)
 
     result, used = measure_cpu(server, run, seconds, warmup)
     msgs = result["msgs_per_s"] * seconds

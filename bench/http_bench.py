@@ -16,11 +16,13 @@ from /proc/PID/stat) around the measured run, divided by the requests wrk
 completed, is its CPU cost per request. wrk's one thread saturates near
 110-130k requests/s on these machines, so for servers faster than that the
 CPU per request is the fair figure and requests/s says more about wrk. p99
-is wrk's --latency figure (per batch of 16 when pipelined). A run in which
-wrk reports socket errors or answers with a status above 399 (wrk's count;
-each endpoint's status, type and body are also checked once by hand per
-server start) fails that cell: it is shown as "failed", never averaged in. Idle memory: the rise of the server's VmRSS
-while 10,000 keep-alive connections, each having had one answer, sit open
+is wrk's --latency figure; pipelined, where wrk's distribution is broken,
+it comes from a run of bench/echo-load --http (each request timed alone).
+A run in which wrk reports socket errors or answers with a status above 399
+(wrk's count; each endpoint's status, type and body are also checked once
+by hand per server start) fails that cell: it is shown as "failed", never
+averaged in. Idle memory: the rise of the server's VmRSS while 10,000
+keep-alive connections, each having had one answer, sit open
 (bench/tools/http_idle.py on CPU 1), per connection.
 
 Each repetition starts every server afresh, in a rotating order so drift hits
@@ -47,8 +49,8 @@ from pathlib import Path
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
                       Running, Server, add_common_args, check_common_args, fmt, go_program,
                       load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
-                      notes, prepare_all, publish, raise_fd_limit, ratio, rotated, run_server,
-                      shown)
+                      notes, prepare_all, publish, raise_fd_limit, ratio, rotated, run_echo_load,
+                      run_server, shown)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -203,11 +205,24 @@ def run_wrk(port: int, work: Workload, seconds: int) -> dict[str, float]:
     return result
 
 
-def measure_workload(server: Running, work: Workload, seconds: int, warmup: int) -> Sample:
+def pipelined_p99(load: Path, port: int, work: Workload, seconds: float) -> float:
+    """p99 per request, pipelined, from echo-load's HTTP mode (each request
+    timed on its own, `depth` kept in flight): wrk's is broken there."""
+    return run_echo_load(load, port, ["--http", work.path, "--conns", str(work.conns),
+                                      "--depth", str(work.depth), "--warmup", "0.5",
+                                      "--seconds", f"{seconds:g}"],
+                         timeout=seconds + 60)["p99_us"]
+
+
+def measure_workload(server: Running, work: Workload, seconds: int, warmup: int,
+                     load: Path) -> Sample:
     work.check(server.port)
     result, used = measure_cpu(server, lambda s: run_wrk(server.port, work, int(s)), seconds,
                                warmup)
-    return Sample(result["rps"], used / result["requests"], result["p99_us"])
+    p99 = result["p99_us"]
+    if work.depth > 1:
+        p99 = pipelined_p99(load, server.port, work, min(seconds, 3))
+    return Sample(result["rps"], used / result["requests"], p99)
 
 
 def idle_cmd(port: int, conns: int, hold: float) -> list[str]:
@@ -231,6 +246,9 @@ def run_all(build: Path, args: argparse.Namespace, workloads: list[Workload],
     """Returns {(workload name or IDLE, server label): Cell}."""
     if shutil.which("wrk") is None:
         raise MeasureError("no wrk on PATH: install wrk (scripts/setup)")
+    load = build / "bench" / "echo-load"
+    if any(w.depth > 1 for w in workloads) and not load.exists():
+        raise MeasureError(f"build bench/echo-load first: meson compile -C {build}")
     paths, missing = prepare_all(SERVERS, build)
     cells = new_cells([IDLE, *(w.name for w in workloads)], SERVERS, missing)
 
@@ -240,7 +258,8 @@ def run_all(build: Path, args: argparse.Namespace, workloads: list[Workload],
                                                                    args.hold),
                                                  args.idle, args.hold))] if idle else []
         return out + [(w.name, lambda w=w: measure_workload(running, w, args.seconds,
-                                                            args.warmup)) for w in workloads]
+                                                            args.warmup, load))
+                      for w in workloads]
 
     for run in range(args.runs):
         for server in rotated(SERVERS, run):
@@ -310,10 +329,11 @@ def report(cells: Cells, args: argparse.Namespace, workloads: list[Workload], id
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; server on CPU "
              f"{SERVER_CPU}, `wrk -t1` on CPU {LOAD_CPU}; median of {args.runs} runs of "
              f"{args.seconds} s (after {args.warmup} s of warm-up) per server and workload. "
-             "Ratios are spindle's median over the peer's, next to the goal; pipelined p99 "
-             "is per batch of 16, and a median over the runs whose latency distribution "
-             "wrk reported intact (— if none: pipelined, its coordinated-omission "
-             "correction breaks it).\n"]
+             "Ratios are spindle's median over the peer's, next to the goal. Pipelined, "
+             "wrk's latency distribution is broken (its coordinated-omission correction "
+             "assumes a request per batch): that p99 comes from a run of "
+             "bench/echo-load --http of up to 3 s right after wrk's, each request timed "
+             "from its hand-out, 16 kept in flight per connection.\n"]
     for attr, title in MEASURES if workloads else ():
         parts += [f"## {title}\n", measure_table(cells, workloads, attr), ""]
     if idle:

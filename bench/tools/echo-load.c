@@ -5,6 +5,7 @@
 //   echo-load --port N [--conns 64] [--depth 1] [--size 64] [--seconds 5]
 //             [--warmup 1] [--cpu N] [--no-verify]
 //   echo-load --port N --idle 10000 [--hold 3] [--cpu N]
+//   echo-load --port N --http PATH [--conns 64] [--depth 16] ... (as load mode)
 //
 // Load mode opens --conns connections to 127.0.0.1:N and keeps --depth
 // messages of --size bytes in flight on each (depth 1: request/response;
@@ -18,6 +19,13 @@
 // errors counts connections that could not connect, were closed, returned a
 // byte that was not sent (checked unless --no-verify), more bytes than were
 // sent, or fewer by the end.
+//
+// HTTP mode is load mode with "GET PATH HTTP/1.1" requests for messages:
+// it sends one first, on its own connection, and takes the length of the
+// answer (a 200 with Content-Length) as every answer's; a message is then
+// complete once that many bytes are back. Kept in flight --depth deep, the
+// requests are pipelined, and a request's latency is its own, from when it
+// was handed out to the end of its response (wrk's, pipelined, is broken).
 //
 // Idle mode opens --idle connections, prints "READY conns=<n> errors=<n>" once
 // they are all open, holds them --hold seconds or until SIGUSR1 arrives,
@@ -60,6 +68,7 @@ struct options {
   int port, conns, depth, size, cpu, idle;
   double seconds, warmup, hold;
   bool verify;
+  const char* http;  // the path to GET in HTTP mode; NULL: echo
 };
 
 struct conn {
@@ -87,11 +96,13 @@ struct load {
   uint64_t measured;     // messages completed while measuring
   long errors;
   struct histogram hist;
+  uint64_t reply_size;  // bytes that answer one message: --size, or the probed HTTP response
 };
 
 static const uint64_t kDrainNs = 5000000000u;  // how long the echoes may take to finish
 
 static uint8_t pattern[kPeriod + kIoMax];
+static size_t period = kPeriod;  // HTTP mode: the request's length, the request repeated
 static uint8_t rbuf[kIoMax];
 
 static uint64_t now_ns(void) {
@@ -160,6 +171,19 @@ static void fill_pattern(void) {
   for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (uint8_t)((i % kPeriod) * 73 + 11);
 }
 
+// HTTP mode: every message is the request; returns its length.
+static int fill_requests(const char* path) {
+  char req[kPeriod + 1];
+  int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  if (len < 0 || len >= (int)sizeof req) {
+    fprintf(stderr, "echo-load: --http: path too long\n");
+    exit(2);
+  }
+  period = (size_t)len;
+  for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (uint8_t)req[i % period];
+  return len;
+}
+
 // A blocking connect, then non-blocking for the event loop; -1 on failure.
 static int connect_to(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -173,6 +197,33 @@ static int connect_to(int port) {
     return -1;
   }
   return fd;
+}
+
+// HTTP mode: the length of a whole answer to the request, asked on a
+// connection of its own. Exits unless it is a 200 framed by Content-Length.
+static uint64_t probe_reply_size(int port) {
+  int fd = connect_to(port);
+  if (fd < 0) die("--http: connect");
+  struct timeval patience = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  if (write(fd, pattern, period) != (ssize_t)period) die("--http: write");
+  char head[8192];
+  size_t got = 0;
+  char* end = NULL;
+  while (!end) {
+    ssize_t n = got < sizeof head - 1 ? read(fd, head + got, sizeof head - 1 - got) : 0;
+    if (n <= 0) die("--http: no whole response head");
+    got += (size_t)n;
+    head[got] = '\0';
+    end = strstr(head, "\r\n\r\n");
+  }
+  close(fd);
+  const char* length = strcasestr(head, "\r\nContent-Length:");
+  if (strncmp(head, "HTTP/1.1 200 ", 13) != 0 || !length || length > end) {
+    fprintf(stderr, "echo-load: --http: not a 200 with Content-Length:\n%s\n", head);
+    exit(1);
+  }
+  return (uint64_t)(end + 4 - head) + strtoull(length + 17, NULL, 10);
 }
 
 // --- Driving the connections ------------------------------------------------------
@@ -196,7 +247,7 @@ static void flush(struct load* l, struct conn* c) {
   uint64_t end = c->issued * (uint64_t)l->opt.size;
   while (c->sent < end) {
     size_t len = end - c->sent < kIoMax ? (size_t)(end - c->sent) : kIoMax;
-    ssize_t n = write(c->fd, pattern + c->sent % kPeriod, len);
+    ssize_t n = write(c->fd, pattern + c->sent % period, len);
     if (n > 0) {
       c->sent += (uint64_t)n;
     } else if (errno == EAGAIN) {
@@ -218,7 +269,7 @@ static void issue(struct load* l, struct conn* c, uint64_t count, uint64_t now) 
 
 // Accounts for the messages the bytes so far complete and hands out as many.
 static void complete(struct load* l, struct conn* c, uint64_t now) {
-  uint64_t done = c->received / (uint64_t)l->opt.size;
+  uint64_t done = c->received / l->reply_size;
   for (uint64_t k = c->completed; k < done; k++) {
     if (l->phase == kMeasure) record(&l->hist, now - c->sent_at[k % (uint64_t)l->opt.depth]);
   }
@@ -234,7 +285,7 @@ static void on_readable(struct load* l, struct conn* c, uint64_t now) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
     fail(l, c, n == 0 ? "closed by the server" : strerror(errno));
-  } else if (c->received + (uint64_t)n > c->sent) {
+  } else if (c->received + (uint64_t)n > (l->opt.http ? c->issued * l->reply_size : c->sent)) {
     fail(l, c, "more bytes came back than were sent");
   } else if (l->opt.verify && memcmp(rbuf, pattern + c->received % kPeriod, (size_t)n) != 0) {
     fail(l, c, "bytes came back different from those sent");
@@ -281,6 +332,7 @@ static bool advance(struct load* l, uint64_t now, uint64_t* measure_from, uint64
 static int run_load(const struct options* opt) {
   static struct load l;  // the histogram is too big for the stack
   l.opt = *opt;
+  l.reply_size = opt->http ? probe_reply_size(opt->port) : (uint64_t)opt->size;
   l.ep = epoll_create1(EPOLL_CLOEXEC);
   if (l.ep < 0) die("epoll_create1");
   l.conns = open_conns(&l);
@@ -357,7 +409,7 @@ static int run_idle(const struct options* opt) {
 static void usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s --port N [--conns N] [--depth N] [--size BYTES] [--seconds S]\n"
-          "          [--warmup S] [--cpu N] [--no-verify]\n"
+          "          [--warmup S] [--cpu N] [--no-verify] [--http PATH]\n"
           "       %s --port N --idle N [--hold S] [--cpu N]\n",
           argv0, argv0);
   exit(2);
@@ -390,6 +442,7 @@ static struct options parse(int argc, char** argv) {
                                         {"idle", required_argument, 0, 'i'},
                                         {"hold", required_argument, 0, 'h'},
                                         {"no-verify", no_argument, 0, 'n'},
+                                        {"http", required_argument, 0, 'H'},
                                         {0, 0, 0, 0}};
   const char* me = argv[0];
   for (int ch; (ch = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
@@ -424,6 +477,9 @@ static struct options parse(int argc, char** argv) {
       case 'n':
         o.verify = false;
         break;
+      case 'H':
+        o.http = optarg;
+        break;
       default:
         usage(me);
     }
@@ -438,5 +494,9 @@ int main(int argc, char** argv) {
   raise_fd_limit();
   if (opt.cpu >= 0) pin_to_cpu(opt.cpu);
   fill_pattern();
+  if (opt.http) {
+    opt.size = fill_requests(opt.http);
+    opt.verify = false;  // answers are not echoes; their count and length are checked
+  }
   return opt.idle > 0 ? run_idle(&opt) : run_load(&opt);
 }
