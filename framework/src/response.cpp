@@ -4,13 +4,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mime.hpp"
 #include "server_conn.hpp"
 #include "spindle/runtime.hpp"
 
 namespace spindle::http {
+namespace {
+
+// nlohmann's serializer appending to a string named per call. Built per
+// response, the serializer cost three allocations (its output adapter's
+// shared_ptr, a 512-byte indent string) and a localeconv() each time; one
+// per thread is reused instead. dump() has no scheduling point, so the
+// thread's instance is never used by two fibers at once. (The serializer
+// reads the locale's decimal point once, at the thread's first JSON
+// response: like the rest of the server it assumes the C locale.)
+class AppendTo final : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  std::string* out = nullptr;
+  void write_character(char c) override { out->push_back(c); }
+  void write_characters(const char* s, std::size_t n) override { out->append(s, n); }
+};
+
+[[gnu::noinline]] void dump_json(const nlohmann::json& value, std::string& out) {
+  struct Writer {
+    std::shared_ptr<AppendTo> target = std::make_shared<AppendTo>();
+    nlohmann::detail::serializer<nlohmann::json> serializer{target, ' '};
+  };
+  static thread_local Writer w;
+  w.target->out = &out;
+  w.serializer.dump(value, false, false, 0);
+}
+
+}  // namespace
 
 void ResponseWriter::write_header(int status) {
   if (status_ == 0 && !conn_->started()) status_ = status;
@@ -42,9 +71,7 @@ void ResponseWriter::json(int status, const nlohmann::json& value) {
   if (started()) return (void)write(value.dump());
   std::string& out = conn_->body_buffer();
   std::size_t before = out.size();
-  nlohmann::detail::serializer<nlohmann::json> s(
-      nlohmann::detail::output_adapter<char, std::string>(out), ' ');
-  s.dump(value, false, false, 0);
+  dump_json(value, out);
   (void)conn_->body_appended(before);
 }
 
