@@ -20,10 +20,7 @@ int ServerConn::read_head(bool first) {
   for (;;) {
     if (!begun) {
       rbuf_.consume(leading_empty_lines(rbuf_.data()));
-      if (!rbuf_.empty()) {
-        begun = true;
-        if (!first) header_deadline = coarse_now() + cfg_.read_header_timeout;
-      }
+      begun = !rbuf_.empty();
     }
     if (begun) {
       switch (scanner_.scan(rbuf_.unread())) {
@@ -39,11 +36,16 @@ int ServerConn::read_head(bool first) {
           break;
       }
     }
+    // A later request's header section is timed from its first byte: from
+    // here, once its bytes so far are scanned (a head that came whole, the
+    // common case, reads no clock for it).
+    if (begun && header_deadline == net::kNoDeadline)
+      header_deadline = net::Clock::now() + cfg_.read_header_timeout;
     // Nothing more to parse: answer the requests served so far before
     // waiting (this is where pipelined responses are batched).
     if (!out_.empty() && !send_out()) return -1;
     net::Deadline deadline =
-        begun || first ? header_deadline : coarse_now() + cfg_.idle_timeout;
+        begun || first ? header_deadline : net::Clock::now() + cfg_.idle_timeout;
     conn_.set_read_deadline(deadline);
     auto n = wait_and_fill(!begun, deadline);
     if (!n) {

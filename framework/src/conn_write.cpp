@@ -80,7 +80,7 @@ void ServerConn::set_default_type(std::string_view type) {
 }
 
 void ServerConn::set_write_deadline() {
-  conn_.set_write_deadline(coarse_now() + cfg_.write_timeout);
+  conn_.set_write_deadline(net::Clock::now() + cfg_.write_timeout);
 }
 
 // Writes the status line and header fields to out_ and fixes the framing.

@@ -26,7 +26,7 @@ ServerConn::ServerConn(ServerState& srv, net::Conn conn)
       scanner_(srv.cfg.max_request_line, srv.cfg.max_header_bytes),
       parser_(srv.cfg.max_headers, srv.cfg.max_header_bytes),
       w_(*this),
-      first_deadline_(coarse_now() + srv.cfg.read_header_timeout) {
+      first_deadline_(net::Clock::now() + srv.cfg.read_header_timeout) {
   req_.conn_ = this;
   srv_.add(*this);
 }
@@ -157,7 +157,7 @@ void ServerConn::linger_close() {
   rbuf_.release_hold();
   if (!dead_ && !out_.empty()) (void)send_out();
   if (!dead_ && conn_.is_open() && conn_.shutdown_write()) {
-    conn_.set_read_deadline(coarse_now() + kLingerTime);
+    conn_.set_read_deadline(net::Clock::now() + kLingerTime);
     std::size_t discarded = 0;
     while (discarded < kLingerBytes) {
       rbuf_.consume(rbuf_.data().size());

@@ -18,7 +18,6 @@
 #include <string>
 #include <string_view>
 
-#include "coarse_clock.hpp"
 #include "head_scan.hpp"
 #include "parser.hpp"
 #include "read_buffer.hpp"
