@@ -128,9 +128,9 @@ struct PollDesc::Waiting : Timer {
 };
 
 PollDesc::PollDesc(AsioPoller& poller, int fd)
-    : poller_(poller),
+    : fd_(fd),
+      poller_(poller),
       reactor_(asio::use_service<asio::detail::reactor>(poller.io())),
-      fd_(fd),
       edges_{{this, Dir::read}, {this, Dir::write}} {
   // Edge-triggered, for reading; writing is added by the first write wait.
   if (int err = reactor_.register_descriptor(fd, data_)) {
