@@ -432,18 +432,14 @@ static struct options parse(int argc, char** argv) {
                       .warmup = 1,
                       .hold = 3,
                       .verify = true};
-  static const struct option longs[] = {{"port", required_argument, 0, 'p'},
-                                        {"conns", required_argument, 0, 'c'},
-                                        {"depth", required_argument, 0, 'd'},
-                                        {"size", required_argument, 0, 's'},
-                                        {"seconds", required_argument, 0, 't'},
-                                        {"warmup", required_argument, 0, 'w'},
-                                        {"cpu", required_argument, 0, 'u'},
-                                        {"idle", required_argument, 0, 'i'},
-                                        {"hold", required_argument, 0, 'h'},
-                                        {"no-verify", no_argument, 0, 'n'},
-                                        {"http", required_argument, 0, 'H'},
-                                        {0, 0, 0, 0}};
+  static const struct option longs[] = {
+      {"port", required_argument, 0, 'p'},    {"conns", required_argument, 0, 'c'},
+      {"depth", required_argument, 0, 'd'},   {"size", required_argument, 0, 's'},
+      {"seconds", required_argument, 0, 't'}, {"warmup", required_argument, 0, 'w'},
+      {"cpu", required_argument, 0, 'u'},     {"idle", required_argument, 0, 'i'},
+      {"hold", required_argument, 0, 'h'},    {"no-verify", no_argument, 0, 'n'},
+      {"http", required_argument, 0, 'H'},    {0, 0, 0, 0},
+  };
   const char* me = argv[0];
   for (int ch; (ch = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
     switch (ch) {
