@@ -489,10 +489,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);  // a server that vanished is an error to count, not a crash
   raise_fd_limit();
   if (opt.cpu >= 0) pin_to_cpu(opt.cpu);
-  fill_pattern();
   if (opt.http) {
     opt.size = fill_requests(opt.http);
     opt.verify = false;  // answers are not echoes; their count and length are checked
+  } else {
+    fill_pattern();
   }
   return opt.idle > 0 ? run_idle(&opt) : run_load(&opt);
 }

@@ -25,6 +25,14 @@ std::int64_t to_deadline(Deadline d) {
   return d == kNoDeadline ? INT64_MAX : to_ns(d);
 }
 
+// One recv, noting for the wait-first hint (Conn::drained) whether it left
+// the socket empty.
+ssize_t recv_once(detail::PollDesc* pd, void* buf, std::size_t len) {
+  auto n = detail::sys_recv(pd->fd(), buf, len);
+  pd->note_read(n, len);
+  return n;
+}
+
 Status setopt(int fd, int level, int name, int value) {
   if (setsockopt(fd, level, name, &value, sizeof value) == 0) return ok();
   return detail::errno_code(errno);
@@ -120,12 +128,7 @@ int Conn::fd() const noexcept {
 
 Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
   auto r = retry_io(
-      pd_, Dir::read, read_deadline_.load(relaxed), ctx,
-      [&] {
-        auto n = detail::sys_recv(fd(), buf, len);
-        pd_->note_read(n, len);
-        return n;
-      },
+      pd_, Dir::read, read_deadline_.load(relaxed), ctx, [&] { return recv_once(pd_, buf, len); },
       drained());
   if (!r) return r.error();
   // End of stream from our own close()'s shutdown, not from the peer.
@@ -136,8 +139,7 @@ Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
 Result<std::size_t> Conn::try_read(void* buf, std::size_t len) {
   if (!pd_ || pd_->closed()) return Errc::closed;
   for (;;) {
-    auto n = detail::sys_recv(fd(), buf, len);
-    pd_->note_read(n, len);
+    auto n = recv_once(pd_, buf, len);
     if (n > 0) return static_cast<std::size_t>(n);
     if (n == 0) {  // see read()
       if (len > 0 && pd_->closed()) return Errc::closed;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "peer_close.hpp"
 #include "spindle/net/error.hpp"
@@ -29,8 +30,11 @@ thread_local spindle::detail::ReadyList* t_ready = nullptr;
 // (PollDesc::run_edge_notifies), so the connection that became ready first
 // is served first, as an epoll loop does. (Run newest-first, a batch of 30
 // HTTP requests was answered in reverse, and wrk's p99 was ~1.3x nginx's.)
-thread_local PollDesc* t_notified = nullptr;
-thread_local PollDesc* t_notified_last = nullptr;
+struct EdgeNotifies {
+  PollDesc* first = nullptr;
+  PollDesc* last = nullptr;
+};
+thread_local EdgeNotifies t_notified;
 
 std::unique_ptr<spindle::detail::Poller> make_poller() {
   return std::make_unique<AsioPoller>();
@@ -64,7 +68,7 @@ AsioPoller::~AsioPoller() {
   io_.restart();
   io_.poll();
   t_ready = nullptr;
-  t_notified = t_notified_last = nullptr;
+  t_notified = {};
 }
 
 void AsioPoller::poll(std::int64_t deadline, spindle::detail::ReadyList& ready) {
@@ -209,8 +213,8 @@ void PollDesc::on_edge(Dir dir, std::uint32_t events) noexcept {
   if (w) t_ready->push(w);
   if (notify) {
     notify_.next = nullptr;
-    (t_notified ? t_notified_last->notify_.next : t_notified) = this;
-    t_notified_last = this;
+    (t_notified.first ? t_notified.last->notify_.next : t_notified.first) = this;
+    t_notified.last = this;
   }
 }
 
@@ -412,10 +416,10 @@ bool PollDesc::cancel_notify() noexcept {
 }
 
 void PollDesc::run_edge_notifies() noexcept {
-  while (PollDesc* pd = t_notified) {
-    t_notified = pd->notify_.next;
-    if (!t_notified) t_notified_last = nullptr;
+  for (PollDesc* pd = std::exchange(t_notified, {}).first; pd;) {
+    PollDesc* next = pd->notify_.next;  // finish_notify may free pd
     pd->finish_notify(true);
+    pd = next;
   }
 }
 

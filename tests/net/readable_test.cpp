@@ -45,9 +45,9 @@ std::pair<net::Conn, net::Conn> conn_pair() {
   return {std::move(p.server), std::move(p.client)};
 }
 
-void in_runtime(const std::function<void()>& f) {
+void in_runtime(const std::function<void()>& f, int procs = 2) {
   spindle::Config cfg;
-  cfg.procs = 2;
+  cfg.procs = procs;
   spindle::run(cfg, f);
 }
 
@@ -230,42 +230,42 @@ TEST_CASE(
   // One P: the writer fiber makes every socket readable, in order, before
   // it parks, and the poll that follows finds all the edges at once.
   constexpr int kConns = 16;
-  spindle::Config cfg;
-  cfg.procs = 1;
-  spindle::run(cfg, [] {
-    struct Order {
-      std::mutex mu;
-      std::vector<int> called, ran;  // guarded by mu
-      spindle::WaitGroup all;
-    };
-    struct Arg {
-      Order* order;
-      int index;
-      static void on(void* self, std::error_code) noexcept {
-        auto* a = static_cast<Arg*>(self);
-        std::lock_guard lock(a->order->mu);
-        a->order->called.push_back(a->index);
-        spindle::go([a] {
-          std::lock_guard lock(a->order->mu);
-          a->order->ran.push_back(a->index);
-          if (a->order->ran.size() == kConns) a->order->all.done();
-        });
-      }
-    };
-    Order order;
-    order.all.add(1);
-    std::vector<std::pair<net::Conn, net::Conn>> conns;
-    std::vector<Arg> args(kConns);
-    for (int i = 0; i < kConns; ++i) {
-      conns.push_back(conn_pair());
-      args[i] = {&order, i};
-      REQUIRE(conns[i].first.when_readable(net::kNoDeadline, Arg::on, &args[i]));
-    }
-    for (auto& [s, c] : conns) REQUIRE(c.write_all("x", 1).ok());
-    order.all.wait();
-    std::vector<int> in_order(kConns);
-    std::iota(in_order.begin(), in_order.end(), 0);
-    CHECK(order.called == in_order);
-    CHECK(order.ran == in_order);  // through runnext, the last would run first
-  });
+  in_runtime(
+      [] {
+        struct Order {
+          std::mutex mu;
+          std::vector<int> called, ran;  // guarded by mu
+          spindle::WaitGroup all;
+        };
+        struct Arg {
+          Order* order;
+          int index;
+          static void on(void* self, std::error_code) noexcept {
+            auto* a = static_cast<Arg*>(self);
+            std::lock_guard lock(a->order->mu);
+            a->order->called.push_back(a->index);
+            spindle::go([a] {
+              std::lock_guard lock(a->order->mu);
+              a->order->ran.push_back(a->index);
+              if (a->order->ran.size() == kConns) a->order->all.done();
+            });
+          }
+        };
+        Order order;
+        order.all.add(1);
+        std::vector<std::pair<net::Conn, net::Conn>> conns;
+        std::vector<Arg> args(kConns);
+        for (int i = 0; i < kConns; ++i) {
+          conns.push_back(conn_pair());
+          args[i] = {&order, i};
+          REQUIRE(conns[i].first.when_readable(net::kNoDeadline, Arg::on, &args[i]));
+        }
+        for (auto& [s, c] : conns) REQUIRE(c.write_all("x", 1).ok());
+        order.all.wait();
+        std::vector<int> in_order(kConns);
+        std::iota(in_order.begin(), in_order.end(), 0);
+        CHECK(order.called == in_order);
+        CHECK(order.ran == in_order);  // through runnext, the last would run first
+      },
+      1);
 }
