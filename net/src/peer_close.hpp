@@ -1,7 +1,8 @@
 // Knowing that the peer has half-closed (sent its FIN) without a syscall,
 // as nginx does with EPOLLRDHUP. Asio's epoll reactor registers sockets
-// without EPOLLRDHUP and hands an edge's event mask to nobody, so this
-// reaches into three of its private members (see peer_close.cpp).
+// without EPOLLRDHUP, so this adds it (through two of its private members,
+// asio_access.hpp); an edge's mask reaches the edge op through
+// AsioPoller (edge_events()).
 //
 // Why it matters: after a short read the socket is almost surely empty, so
 // a server can wait for the next edge instead of reading again only to get
@@ -19,16 +20,11 @@
 
 namespace spindle::net::detail {
 
-// Adds EPOLLRDHUP to fd's registration (one epoll_ctl) and routes the
-// descriptor's completions through a hook that records each edge's event
-// mask for edge_events(). Call once, right after register_descriptor and
-// before any op is started on it (nothing else touches the state yet).
+// Adds EPOLLRDHUP to fd's registration (one epoll_ctl). Call once, right
+// after register_descriptor and before any op is started on it (nothing
+// else touches the state yet).
 void watch_peer_close(asio::detail::reactor& reactor, int fd,
                       asio::detail::reactor::per_descriptor_data data);
-
-// The event mask of the edge being handled on this thread; valid inside a
-// reactor op's perform() only (no fiber switch happens there).
-std::uint32_t edge_events() noexcept;
 
 // Whether an edge's mask says the peer will send no more: half-close,
 // hang-up or error. A read then returns what is left, then 0 or the error.

@@ -1,7 +1,5 @@
 #include "poll_desc.hpp"
 
-#include <asio/post.hpp>
-
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,10 +18,6 @@ namespace spindle::net::detail {
 namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 
-// The ReadyList of the poll() running on this thread. Handlers only run
-// inside poll(), on the polling thread, and no fiber switch happens there,
-// so a thread_local is right here (see fiber_local.hpp for when it is not).
-thread_local spindle::detail::ReadyList* t_ready = nullptr;
 // The PollDescs whose fiber-less wait an edge took during this thread's
 // poll, linked through Notify::next in the order of their edges; their
 // callbacks run in that order once the poll's handlers are done
@@ -35,64 +29,7 @@ struct EdgeNotifies {
   PollDesc* last = nullptr;
 };
 thread_local EdgeNotifies t_notified;
-
-std::unique_ptr<spindle::detail::Poller> make_poller() {
-  return std::make_unique<AsioPoller>();
-}
 }  // namespace
-
-spindle::detail::ReadyList* current_ready_list() noexcept {
-  return t_ready;
-}
-
-AsioPoller& reactor() {
-  return static_cast<AsioPoller&>(spindle::detail::install_poller(make_poller));
-}
-
-// Starts the reactor as the io_context's task (what Asio's own socket
-// services do when they are created), so that run_one()/poll() wait in
-// epoll.
-AsioPoller::AsioPoller() : work_(asio::make_work_guard(io_)) {
-  asio::use_service<asio::detail::reactor>(io_).init_task();
-}
-
-// Runs what is still queued (the completions of waits that unwinding or
-// close() cancelled), so every PollDesc reference is dropped, then stops.
-// A fiber-less wait that an edge takes now is dropped, not run: no fiber
-// can be started any more (its owner must have closed the socket before
-// the runtime ended, as http::Server's shutdown does).
-AsioPoller::~AsioPoller() {
-  work_.reset();
-  spindle::detail::ReadyList ignored;
-  t_ready = &ignored;
-  io_.restart();
-  io_.poll();
-  t_ready = nullptr;
-  t_notified = {};
-}
-
-void AsioPoller::poll(std::int64_t deadline, spindle::detail::ReadyList& ready) {
-  t_ready = &ready;
-  if (deadline == 0) {
-    io_.poll();
-  } else {
-    // Block for the first event (or the deadline), then take whatever else
-    // is ready without blocking again.
-    if (deadline == spindle::detail::kNeverPoll)
-      io_.run_one();
-    else
-      io_.run_one_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)));
-    io_.poll();
-  }
-  t_ready = nullptr;
-  PollDesc::run_edge_notifies();
-  if (io_.stopped()) io_.restart();
-}
-
-void AsioPoller::interrupt() {
-  if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;
-  asio::post(io_, [this] { interrupt_pending_.store(false, std::memory_order_release); });
-}
 
 // ---------------------------------------------------------------------------
 
@@ -134,7 +71,7 @@ struct PollDesc::Waiting : Timer {
 PollDesc::PollDesc(AsioPoller& poller, int fd)
     : fd_(fd),
       poller_(poller),
-      reactor_(asio::use_service<asio::detail::reactor>(poller.io())),
+      reactor_(poller.reactor()),
       edges_{{this, Dir::read}, {this, Dir::write}} {
   // Edge-triggered, for reading; writing is added by the first write wait.
   if (int err = reactor_.register_descriptor(fd, data_)) {
@@ -157,19 +94,23 @@ PollDesc::~PollDesc() {
 }
 
 PollDesc* PollDesc::open(int fd) {
-  return new PollDesc(reactor(), fd);
+  return new PollDesc(poller(), fd);
 }
 
 // Queues the direction's edge op, once; without lock_ (see Slot::armed).
 // The reactor's one epoll_ctl(MOD) re-checks readiness, so data that came
 // before is reported as an edge too. The op keeps the PollDesc alive until
-// close() dequeues it.
+// close() dequeues it. Racing close(), the reactor may find the descriptor
+// shut down and post the op's completion instead; close() stored closed_
+// before it took the descriptor mutex that start_op takes next, so we see
+// it and run that completion.
 void PollDesc::arm(Dir dir) {
   refs_.fetch_add(1, relaxed);
   poller_.armed(1);
   int type = dir == Dir::read ? asio::detail::reactor::read_op : asio::detail::reactor::write_op;
   reactor_.start_op(type, fd_, data_, &edges_[static_cast<int>(dir)], /*is_continuation=*/false,
                     /*allow_speculative=*/false);
+  if (closed()) poller_.run_posted();
 }
 
 PollDesc::Edge::status PollDesc::Edge::perform(reactor_op* op) noexcept {
@@ -210,7 +151,7 @@ void PollDesc::on_edge(Dir dir, std::uint32_t events) noexcept {
   bool notify = !w && dir == Dir::read && take_notify({});
   if (!w && !notify) s.ready = true;
   lock_.unlock();
-  if (w) t_ready->push(w);
+  if (w) poll_ready_list().push(w);
   if (notify) {
     notify_.next = nullptr;
     (t_notified.first ? t_notified.last->notify_.next : t_notified.first) = this;
@@ -330,9 +271,11 @@ void PollDesc::close() noexcept {
   ::shutdown(fd_, SHUT_RDWR);
   lock_.unlock();
   // Outside lock_ (an edge holds the descriptor mutex while it takes
-  // lock_). Dequeues the edge ops: their completions drop their references.
-  // An arm() racing this finds the descriptor shut down and completes at once.
+  // lock_). Dequeues the edge ops and posts their completions, which drop
+  // their references: run them now, so the fd is closed as soon as the
+  // owner lets go. (An arm() racing this runs its own: see arm().)
   reactor_.deregister_descriptor(fd_, data_, /*closing=*/false);
+  if (slots_[0].armed.load(relaxed) || slots_[1].armed.load(relaxed)) poller_.run_posted();
   if (r) ready(r);
   if (w) ready(w);
   if (notify) finish_notify(true);

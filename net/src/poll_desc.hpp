@@ -2,7 +2,6 @@
 // PollDesc per socket (Go's pollDesc). See net/README.md for the protocol.
 #pragma once
 
-#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 // After io_context.hpp, which they need first.
 #include <asio/detail/reactor.hpp>
@@ -13,6 +12,7 @@
 #include <memory>
 #include <system_error>
 
+#include "asio_poller.hpp"
 #include "spindle/context.hpp"
 #include "spindle/park.hpp"
 #include "spindle/poller.hpp"
@@ -20,33 +20,6 @@
 #include "spindle/waiter.hpp"
 
 namespace spindle::net::detail {
-
-class AsioPoller final : public spindle::detail::Poller {
- public:
-  AsioPoller();
-  ~AsioPoller() override;
-  void poll(std::int64_t deadline, spindle::detail::ReadyList& ready) override;
-  void interrupt() override;
-  bool has_waiters() const override { return armed_.load(std::memory_order_relaxed) > 0; }
-
-  asio::io_context& io() { return io_; }
-  // Counts the edge ops queued, so idle Ms know there is I/O to poll for.
-  void armed(int delta) { armed_.fetch_add(delta, std::memory_order_relaxed); }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  // One posted wake-up at a time is enough: set when posted, cleared when run.
-  std::atomic<bool> interrupt_pending_{false};
-  std::atomic<int> armed_{0};
-};
-
-// The running runtime's AsioPoller, installed on first use. Takes the
-// runtime's lock: look it up once per socket, not per wait.
-AsioPoller& reactor();
-
-// Readied fibers go on the ReadyList of the poll() that runs the handler.
-spindle::detail::ReadyList* current_ready_list() noexcept;
 
 class PollDesc;
 

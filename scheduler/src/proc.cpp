@@ -41,9 +41,10 @@ constexpr std::uint64_t kGlobalQueueTick = 61;
 // its 256-slot local queue).
 constexpr std::uint32_t kMaxGlobalShare = 128;
 constexpr int kStealPasses = 4;
-// Longest an idle M blocks in the poller before it looks again (see
-// poll_idle): 20 ms, 50 wake-ups a second for an idle process, the price of
-// never stranding a lost poller wake-up for longer.
+// Longest an idle M blocks in the poller before it looks again: 20 ms, 50
+// wake-ups a second for an idle process. Both pollers lose no wake-up
+// (TimerPoller, net's AsioPoller); the cap is a backstop, so that a bug in
+// that protocol would cost a delay, never a stranded M.
 constexpr std::int64_t kPollBlockMax = 20'000'000;
 
 // The StoreLoad barrier of the idle protocol. ThreadSanitizer does not
@@ -325,12 +326,6 @@ static bool poll_idle(M* m) {
     full_fence();
     if (earliest_timer() == kNever) return false;
   }
-  // Never block without limit. The poller's wake-up (interrupt(): a posted
-  // no-op) may be run by another M's non-blocking poll just before this M
-  // blocks; Go's netpollBreak is consumed only by a blocking netpoll, but
-  // Asio has no such wake-up. Capping the block bounds what a wake-up lost
-  // that way costs (a timer fired late, shutdown delayed: seen as a process
-  // that never exited after SIGTERM) instead of stranding this M.
   until = std::min(until, nanotime() + kPollBlockMax);
   rt->poll_until.store(until, seq_cst);
   G* ready = netpoll(until);
