@@ -1,11 +1,13 @@
 """What the server benchmarks (echo_bench.py, http_bench.py) share.
 
-A server benchmark starts each server afresh per repetition on CPU 0, drives
-it from CPU 1, and reads the server's costs from /proc: CPU time (utime +
-stime of every thread) around a measured run, and VmRSS around a crowd of
-idle connections. Each (row, server) pair collects its samples in a Cell;
-the report gives medians and their ratios. This module is that machinery;
-a benchmark brings its servers, its load client and its goals.
+A server benchmark starts every server afresh per repetition on CPU 0,
+drives one at a time from CPU 1, and reads the server's costs from /proc:
+CPU time (utime + stime of every thread) around a measured run, and VmRSS
+around a crowd of idle connections. A row (a workload, idle memory) is
+measured on every server back to back. Each (row, server) pair collects
+its samples in a Cell, one per repetition; the report gives medians, and
+ratios as the median of each repetition's pair. This module is that
+machinery; a benchmark brings its servers, its load client and its goals.
 """
 from __future__ import annotations
 
@@ -271,17 +273,32 @@ def measure_idle(server: Running, cmd: list[str], conns: int, hold: float) -> fl
 class Cell:
     """Every sample of one server on one row (a workload, idle memory), or why there are none."""
 
-    samples: list = field(default_factory=list)
+    samples: dict[int, object] = field(default_factory=dict)  # repetition -> sample
     error: str | None = None  # "missing" or "failed": shown in the table
     detail: str = ""  # the reason: shown under the table
 
+    def add(self, run: int, sample: object) -> None:
+        self.samples[run] = sample
+
+    def values(self, attr: str | None = None) -> dict[int, float]:
+        """repetition -> the figure; a sample may lack one (None: not measured that run)."""
+        if self.error:
+            return {}
+        figures = {run: s if attr is None else getattr(s, attr)
+                   for run, s in self.samples.items()}
+        return {run: v for run, v in figures.items() if v is not None}
+
     def median(self, attr: str | None = None) -> float | None:
-        if self.error or not self.samples:
-            return None
-        # A sample may lack one figure (None: not measured that run).
-        values = [v for v in (s if attr is None else getattr(s, attr) for s in self.samples)
-                  if v is not None]
-        return statistics.median(values) if values else None
+        values = self.values(attr)
+        return statistics.median(values.values()) if values else None
+
+
+def paired_ratio(mine: Cell, peer: Cell, attr: str | None = None) -> float | None:
+    """The median over repetitions of mine/peer, each measured in the same
+    repetition (back to back): the machine's drift cancels in each pair."""
+    a, b = mine.values(attr), peer.values(attr)
+    pairs = [a[run] / b[run] for run in a.keys() & b.keys() if b[run]]
+    return statistics.median(pairs) if pairs else None
 
 
 Cells = dict[tuple[str, str], Cell]  # (row, server label) -> Cell
@@ -295,36 +312,46 @@ def new_cells(rows: Sequence[str], servers: Sequence[Server], missing: dict[str,
 
 
 def rotated(servers: Sequence[Server], run: int) -> Sequence[Server]:
-    """Who goes first rotates per run, so neither drift nor a warm machine favours one."""
+    """Who goes first in a row rotates per run, so neither drift nor a warm machine
+    favours one."""
     k = run % len(servers)
     return [*servers[k:], *servers[:k]]
 
 
-def run_server(server: Server, path: Path, logfile: Path, jobs: Callable[[Running], Jobs],
-               cells: Cells, progress: str, describe: Callable[[object], str]) -> None:
-    """One repetition of one server, started afresh: each of jobs(server) in order."""
+def run_repetition(run: int, starts: Sequence[tuple[Server, Path, Path]],
+                   jobs: Callable[[Running], Jobs], cells: Cells, progress: str,
+                   describe: Callable[[object], str]) -> None:
+    """Repetition `run`: every (server, program, log file) of `starts` started
+    afresh and all kept running (each sits idle on CPU 0 while another is
+    measured), then jobs(server) row by row: a row is measured on every
+    server back to back, in the order of `starts`, so that the machine's
+    drift (its speed changes by up to 2x for minutes at a time) hits the
+    servers of one row alike instead of whichever ran its rows then."""
+    running: list[Running] = []
     try:
-        running = Running(server, path, logfile)
-    except MeasureError as e:
-        for cell in (c for (_, label), c in cells.items() if label == server.label):
-            cell.error, cell.detail = "failed", str(e)
-        log(str(e))
-        return
-    try:
-        for key, job in jobs(running):
-            cell = cells[key, server.label]
-            if cell.error:  # a failure would recur; don't wait for it every run
-                continue
+        for server, path, logfile in starts:
             try:
-                sample = job()
+                running.append(Running(server, path, logfile))
             except MeasureError as e:
-                cell.error, cell.detail = "failed", str(e)
-                log(f"{key}: {server.label}: {e}")
-                continue
-            cell.samples.append(sample)
-            log(f"{progress} {key}: {server.label}: {describe(sample)}")
+                for cell in (c for (_, label), c in cells.items() if label == server.label):
+                    cell.error, cell.detail = "failed", str(e)
+                log(str(e))
+        for row in zip(*(jobs(r) for r in running)):  # a (key, job) per server
+            for server, (key, job) in zip(running, row):
+                cell = cells[key, server.label]
+                if cell.error:  # a failure would recur; don't wait for it every run
+                    continue
+                try:
+                    sample = job()
+                except MeasureError as e:
+                    cell.error, cell.detail = "failed", str(e)
+                    log(f"{key}: {server.label}: {e}")
+                    continue
+                cell.add(run, sample)
+                log(f"{progress} {key}: {server.label}: {describe(sample)}")
     finally:
-        running.stop()
+        for server in running:
+            server.stop()
 
 
 # --- Reporting ------------------------------------------------------------------------

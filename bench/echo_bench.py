@@ -14,9 +14,12 @@ from /proc/PID/stat) around the measured run, divided by the messages echoed,
 is its CPU cost per message. Idle memory: the rise of the server's VmRSS while
 10,000 connections sit open, per connection.
 
-Each repetition starts every server afresh, in a rotating order so drift hits
-them alike; the tables give medians over --runs repetitions and go to stdout
-and <build>/echo-bench-results.md. Exits 1 if a measurement failed (a missing
+Each repetition starts every server afresh and measures each row (idle
+memory, then each workload) on every server back to back, in an order that
+rotates per repetition, so that drift hits them alike; the tables give
+medians over --runs repetitions, and each ratio is the median of the
+repetitions' ratios (paired_ratio in benchlib.py). They go to stdout and
+<build>/echo-bench-results.md. Exits 1 if a measurement failed (a missing
 Spindle server only marks its columns "missing"); unmet goals are reported,
 not turned into an exit status.
 """
@@ -33,8 +36,8 @@ from pathlib import Path
 from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running,
                       Server, add_common_args, check_common_args, fmt, go_program, load_note,
                       log, measure_cpu, measure_idle, meson_program, new_cells, notes,
-                      prepare_all, publish, raise_fd_limit, ratio, rotated, run_echo_load,
-                      run_server, shown)
+                      paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
+                      run_echo_load, run_repetition, shown)
 
 
 # --- What is measured ----------------------------------------------------------
@@ -123,10 +126,9 @@ def run_all(build: Path, args: argparse.Namespace) -> Cells:
             for w in WORKLOADS]
 
     for run in range(args.runs):
-        for server in rotated(SERVERS, run):
-            if server.label in paths:
-                run_server(server, paths[server.label], build / f"echo-bench-{server.label}.log",
-                           jobs, cells, f"run {run + 1}/{args.runs}", describe)
+        starts = [(s, paths[s.label], build / f"echo-bench-{s.label}.log")
+                  for s in rotated(SERVERS, run) if s.label in paths]
+        run_repetition(run, starts, jobs, cells, f"run {run + 1}/{args.runs}", describe)
     return cells
 
 
@@ -140,50 +142,49 @@ def load_table(cells: Cells) -> str:
             + " | ".join(f"{l} p99 µs" for l in labels) + " |",
             "|---" + "|--:" * (3 * len(labels) + 2) + "|"]
     for w in WORKLOADS:
-        cpu = {l: cells[w.name, l].median("cpu_us_per_msg") for l in labels}
         rows.append(f"| {w.name} | "
                     + " | ".join(shown(cells, w.name, l, "msgs_per_s") for l in labels) + " | "
                     + " | ".join(shown(cells, w.name, l, "cpu_us_per_msg") for l in labels)
-                    + f" | {fmt(ratio(cpu['spindle'], cpu['limit']))}"
-                    + f" | {fmt(ratio(cpu['spindle'], cpu['go']))} | "
+                    + f" | {fmt(cpu_ratio(cells, w, 'limit'))}"
+                    + f" | {fmt(cpu_ratio(cells, w, 'go'))} | "
                     + " | ".join(shown(cells, w.name, l, "p99_us") for l in labels) + " |")
     return "\n".join(rows)
 
 
+def cpu_ratio(cells: Cells, work: Workload, peer: str) -> float | None:
+    return paired_ratio(cells[work.name, "spindle"], cells[work.name, peer], "cpu_us_per_msg")
+
+
+def idle_ratio(cells: Cells) -> float | None:
+    return paired_ratio(cells[IDLE, "spindle"], cells[IDLE, "go"])
+
+
 def idle_table(cells: Cells, conns: int) -> str:
     labels = [s.label for s in SERVERS]
-    values = {l: cells[IDLE, l].median() for l in labels}
     return "\n".join([
         f"| idle memory ({conns:,} conns) | " + " | ".join(labels)
         + " | ratio spindle/go |",
         "|---" + "|--:" * (len(labels) + 1) + "|",
         "| RSS KiB per connection | " + " | ".join(shown(cells, IDLE, l) for l in labels)
-        + f" | {fmt(ratio(values['spindle'], values['go']))} |"])
+        + f" | {fmt(idle_ratio(cells))} |"])
 
 
 def goals(cells: Cells) -> list[tuple[str, float | None, str, float]]:
     """(goal, measured value, op, bound): the issue's targets for apps/tcp-echo."""
-    def cpu(work: Workload, label: str) -> float | None:
-        return cells[work.name, label].median("cpu_us_per_msg")
-
-    def p99(work: Workload, label: str) -> float | None:
-        return cells[work.name, label].median("p99_us")
+    def p99(work: Workload) -> float | None:
+        return paired_ratio(cells[work.name, "spindle"], cells[work.name, "go"], "p99_us")
 
     out = []
     for w in (SMALL, PIPELINED):
-        out.append((f"{w.name}: CPU/msg spindle/limit", ratio(cpu(w, "spindle"), cpu(w, "limit")),
-                    "≤", 1.1))
-        out.append((f"{w.name}: CPU/msg spindle/go", ratio(cpu(w, "spindle"), cpu(w, "go")),
-                    "≤", 0.85))
-    out.append((f"{MANY.name}: CPU/msg spindle/go", ratio(cpu(MANY, "spindle"), cpu(MANY, "go")),
-                "≤", 0.8))
+        out.append((f"{w.name}: CPU/msg spindle/limit", cpu_ratio(cells, w, "limit"), "≤", 1.1))
+        out.append((f"{w.name}: CPU/msg spindle/go", cpu_ratio(cells, w, "go"), "≤", 0.85))
+    out.append((f"{MANY.name}: CPU/msg spindle/go", cpu_ratio(cells, MANY, "go"), "≤", 0.8))
     for w in WORKLOADS:
-        out.append((f"{w.name}: p99 spindle/go", ratio(p99(w, "spindle"), p99(w, "go")),
-                    "≤", 1.0))
+        out.append((f"{w.name}: p99 spindle/go", p99(w), "≤", 1.0))
+    small, large = cells[SMALL.name, "spindle"], cells[LARGE.name, "spindle"]
     out.append((f"spindle CPU/msg {LARGE.name} / {SMALL.name}",
-                ratio(cpu(LARGE, "spindle"), cpu(SMALL, "spindle")), "<", 4.0))
-    out.append(("idle RSS per connection spindle/go",
-                ratio(cells[IDLE, "spindle"].median(), cells[IDLE, "go"].median()), "≤", 0.5))
+                paired_ratio(large, small, "cpu_us_per_msg"), "<", 4.0))
+    out.append(("idle RSS per connection spindle/go", idle_ratio(cells), "≤", 0.5))
     return out
 
 
@@ -200,7 +201,8 @@ def report(cells: Cells, args: argparse.Namespace, others: float) -> str:
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     parts = [f"# TCP echo\n\n{when}, {os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, "
              f"echo-load on CPU {LOAD_CPU}; median of {args.runs} runs of {args.seconds:g} s "
-             f"(after {args.warmup:g} s of warm-up) per server and workload.\n",
+             f"(after {args.warmup:g} s of warm-up) per server and workload, each workload "
+             "run on the servers back to back; a ratio is the median of the runs' ratios.\n",
              load_table(cells), "", idle_table(cells, args.idle), "", goal_table(cells)]
     if notes(cells):
         parts += ["", *notes(cells)]

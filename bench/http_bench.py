@@ -25,9 +25,12 @@ averaged in. Idle memory: the rise of the server's VmRSS while 10,000
 keep-alive connections, each having had one answer, sit open
 (bench/tools/http_idle.py on CPU 1), per connection.
 
-Each repetition starts every server afresh, in a rotating order so drift hits
-them alike; the tables give medians over --runs repetitions and go to stdout
-and <build>/http-bench-results.md, the command line at the top. Exits 1 if a
+Each repetition starts every server afresh and measures each row (idle
+memory, then each workload) on every server back to back, in an order that
+rotates per repetition, so that drift hits them alike; the tables give
+medians over --runs repetitions, and each ratio is the median of the
+repetitions' ratios (paired_ratio in benchlib.py). They go to stdout and
+<build>/http-bench-results.md, the command line at the top. Exits 1 if a
 measurement failed (a missing server only marks its columns "missing");
 unmet goals are reported, not turned into an exit status.
 """
@@ -49,8 +52,8 @@ from pathlib import Path
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
                       Running, Server, add_common_args, check_common_args, fmt, go_program,
                       load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
-                      notes, prepare_all, publish, raise_fd_limit, ratio, rotated, run_echo_load,
-                      run_server, shown)
+                      notes, paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
+                      run_echo_load, run_repetition, shown)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -262,10 +265,9 @@ def run_all(build: Path, args: argparse.Namespace, workloads: list[Workload],
                       for w in workloads]
 
     for run in range(args.runs):
-        for server in rotated(SERVERS, run):
-            if server.label in paths:
-                run_server(server, paths[server.label], build / f"http-bench-{server.label}.log",
-                           jobs, cells, f"run {run + 1}/{args.runs}", describe)
+        starts = [(s, paths[s.label], build / f"http-bench-{s.label}.log")
+                  for s in rotated(SERVERS, run) if s.label in paths]
+        run_repetition(run, starts, jobs, cells, f"run {run + 1}/{args.runs}", describe)
     return cells
 
 
@@ -298,28 +300,27 @@ MEASURES = (("rps", "requests/s"), ("cpu_us_per_req", "server CPU µs per reques
 
 
 def measure_table(cells: Cells, workloads: list[Workload], attr: str) -> str:
-    """Medians per server, then spindle/peer with its goal and whether it is met."""
+    """Medians per server, then spindle/peer (paired) with its goal and whether it is met."""
     rows = ["| workload | " + " | ".join(LABELS) + " | "
             + " | ".join(f"spindle/{peer}" for peer in OTHERS) + " |",
             "|---" + "|--:" * (len(LABELS) + len(OTHERS)) + "|"]
     for w in workloads:
-        mine = cells[w.name, "spindle"].median(attr)
+        mine = cells[w.name, "spindle"]
         goal = {peer: PIPELINED_RPS_VS_GO if (attr, peer, w) == ("rps", "go", PIPELINED)
                 else GOALS[attr, peer] for peer in OTHERS}
         rows.append(f"| {w.name} | " + " | ".join(shown(cells, w.name, l, attr) for l in LABELS)
-                    + " | " + " | ".join(verdict(ratio(mine, cells[w.name, p].median(attr)),
+                    + " | " + " | ".join(verdict(paired_ratio(mine, cells[w.name, p], attr),
                                                  goal[p]) for p in OTHERS) + " |")
     return "\n".join(rows)
 
 
 def idle_table(cells: Cells, conns: int) -> str:
-    values = {label: cells[IDLE, label].median() for label in LABELS}
     return "\n".join([
         "| | " + " | ".join(LABELS) + " | spindle/go |",
         "|---" + "|--:" * (len(LABELS) + 1) + "|",
         f"| RSS KiB per idle connection ({conns:,} open) | "
         + " | ".join(shown(cells, IDLE, l) for l in LABELS)
-        + f" | {verdict(ratio(values['spindle'], values['go']), IDLE_VS_GO)} |"])
+        + f" | {verdict(paired_ratio(cells[IDLE, 'spindle'], cells[IDLE, 'go']), IDLE_VS_GO)} |"])
 
 
 def report(cells: Cells, args: argparse.Namespace, workloads: list[Workload], idle: bool,
@@ -329,7 +330,8 @@ def report(cells: Cells, args: argparse.Namespace, workloads: list[Workload], id
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; server on CPU "
              f"{SERVER_CPU}, `wrk -t1` on CPU {LOAD_CPU}; median of {args.runs} runs of "
              f"{args.seconds} s (after {args.warmup} s of warm-up) per server and workload. "
-             "Ratios are spindle's median over the peer's, next to the goal. Pipelined, "
+             "Each workload runs on the servers back to back; a ratio is the median of the "
+             "runs' spindle/peer ratios, next to the goal. Pipelined, "
              "wrk's latency distribution is broken (its coordinated-omission correction "
              "assumes a request per batch): that p99 comes from a run of "
              "bench/echo-load --http of up to 3 s right after wrk's, each request timed "
