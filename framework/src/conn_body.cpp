@@ -48,7 +48,7 @@ net::Status ServerConn::pump_body(bool keep) {
     }
     if (!out_.empty())
       if (net::Status s = send_out(); !s) return s;
-    conn_.set_read_deadline(net::Clock::now() + cfg_.body_read_timeout);
+    conn_.set_read_timeout(cfg_.body_read_timeout);
     auto n = rbuf_.fill();
     if (!n || *n == 0) {
       must_close_ = true;

@@ -79,10 +79,6 @@ void ServerConn::set_default_type(std::string_view type) {
   if (!w_.headers_.get("Content-Type")) type_.assign(type);
 }
 
-void ServerConn::set_write_deadline() {
-  conn_.set_write_deadline(net::Clock::now() + cfg_.write_timeout);
-}
-
 // Writes the status line and header fields to out_ and fixes the framing.
 // final: the handler has returned, so wbody_ is the whole body.
 void ServerConn::commit_head(bool final) {
@@ -228,7 +224,6 @@ void ServerConn::finish_response() {
 
 net::Status ServerConn::send_out(std::string_view extra) {
   if (dead_) return net::Errc::closed;
-  set_write_deadline();
   iovec iov[2] = {{out_.data(), out_.size()}, {const_cast<char*>(extra.data()), extra.size()}};
   net::Status s = out_.empty()    ? conn_.write_all(&iov[1], 1)
                   : extra.empty() ? conn_.write_all(&iov[0], 1)

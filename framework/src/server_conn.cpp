@@ -28,6 +28,8 @@ ServerConn::ServerConn(ServerState& srv, net::Conn conn)
       w_(*this),
       first_deadline_(net::Clock::now() + srv.cfg.read_header_timeout) {
   req_.conn_ = this;
+  // Each wait for the client to take more of a response (send_timeout).
+  conn_.set_write_timeout(cfg_.write_timeout);
   srv_.add(*this);
 }
 

@@ -95,7 +95,6 @@ class ServerConn {
   void finish_response();
   net::Status emit(std::string_view data);
   net::Status send_out(std::string_view extra = {});
-  void set_write_deadline();
   bool closing() const noexcept;
   bool drops_body() const noexcept;
   // conn_context.cpp

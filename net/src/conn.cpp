@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -21,8 +22,9 @@ using detail::retry_io;
 namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 
+// Never negative: that would read as a timeout (detail::wait_deadline).
 std::int64_t to_deadline(Deadline d) {
-  return d == kNoDeadline ? INT64_MAX : to_ns(d);
+  return d == kNoDeadline ? INT64_MAX : std::max<std::int64_t>(to_ns(d), 0);
 }
 
 // One recv, noting for the wait-first hint (Conn::drained) whether it left
@@ -98,8 +100,8 @@ Conn& Conn::operator=(Conn&& other) noexcept {
   if (this != &other) {
     reset();
     pd_ = std::exchange(other.pd_, nullptr);
-    read_deadline_.store(other.read_deadline_.load(relaxed), relaxed);
-    write_deadline_.store(other.write_deadline_.load(relaxed), relaxed);
+    read_limit_.store(other.read_limit_.load(relaxed), relaxed);
+    write_limit_.store(other.write_limit_.load(relaxed), relaxed);
   }
   return *this;
 }
@@ -128,7 +130,7 @@ int Conn::fd() const noexcept {
 
 Result<std::size_t> Conn::read(void* buf, std::size_t len, const Context* ctx) {
   auto r = retry_io(
-      pd_, Dir::read, read_deadline_.load(relaxed), ctx, [&] { return recv_once(pd_, buf, len); },
+      pd_, Dir::read, read_limit_.load(relaxed), ctx, [&] { return recv_once(pd_, buf, len); },
       drained());
   if (!r) return r.error();
   // End of stream from our own close()'s shutdown, not from the peer.
@@ -153,7 +155,9 @@ Status Conn::wait_read(const Context* ctx) {
   if (!pd_) return Errc::closed;
   if (ctx)
     if (std::error_code ec = detail::context_error(*ctx)) return ec;
-  if (std::error_code ec = pd_->wait(Dir::read, read_deadline_.load(relaxed), ctx)) return ec;
+  if (std::error_code ec =
+          pd_->wait(Dir::read, detail::wait_deadline(read_limit_.load(relaxed)), ctx))
+    return ec;
   return ok();
 }
 
@@ -193,7 +197,7 @@ Status Conn::writev(iovec* iov, int count, const Context* ctx) {
     msg.msg_iovlen = static_cast<std::size_t>(count);
     // One buffer goes out with send(): the kernel's sendmsg copies in and
     // checks the msghdr and iovec array first.
-    auto r = retry_io(pd_, Dir::write, write_deadline_.load(relaxed), ctx, [&] {
+    auto r = retry_io(pd_, Dir::write, write_limit_.load(relaxed), ctx, [&] {
       return count == 1 ? detail::sys_send(fd(), iov->iov_base, iov->iov_len)
                         : detail::sys_sendmsg(fd(), &msg);
     });
@@ -214,14 +218,29 @@ Status Conn::writev(iovec* iov, int count, const Context* ctx) {
 }
 
 void Conn::set_read_deadline(Deadline d) noexcept {
-  read_deadline_.store(to_deadline(d), relaxed);
+  read_limit_.store(to_deadline(d), relaxed);
 }
 void Conn::set_write_deadline(Deadline d) noexcept {
-  write_deadline_.store(to_deadline(d), relaxed);
+  write_limit_.store(to_deadline(d), relaxed);
 }
 void Conn::set_deadline(Deadline d) noexcept {
   set_read_deadline(d);
   set_write_deadline(d);
+}
+
+namespace {
+// Stored negative (see detail::wait_deadline); at least 1 ns, so that a
+// timeout of 0 makes every wait time out at once.
+std::int64_t to_timeout(std::chrono::nanoseconds d) {
+  return -std::max<std::int64_t>(d.count(), 1);
+}
+}  // namespace
+
+void Conn::set_read_timeout(std::chrono::nanoseconds d) noexcept {
+  read_limit_.store(to_timeout(d), relaxed);
+}
+void Conn::set_write_timeout(std::chrono::nanoseconds d) noexcept {
+  write_limit_.store(to_timeout(d), relaxed);
 }
 
 Status Conn::shutdown_write() {

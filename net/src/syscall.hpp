@@ -15,6 +15,7 @@
 #include "poll_desc.hpp"
 #include "spindle/net/error.hpp"
 #include "spindle/runtime.hpp"
+#include "spindle/timer.hpp"
 
 namespace spindle::net::detail {
 
@@ -58,16 +59,25 @@ inline std::error_code failed(const PollDesc* pd, int e) {
   return pd->closed() ? make_error_code(Errc::closed) : errno_code(e);
 }
 
-// op() returns the syscall's result (>= 0, or -1 with errno set).
+// A Conn's stored limit for one direction: a deadline (now_ns() units,
+// INT64_MAX: none), or, negative, a timeout in nanoseconds for each wait
+// (Conn::set_read_timeout). The deadline of a wait that starts now.
+inline std::int64_t wait_deadline(std::int64_t limit) noexcept {
+  return limit < 0 ? now_ns() - limit : limit;
+}
+
+// op() returns the syscall's result (>= 0, or -1 with errno set). limit:
+// see wait_deadline(), resolved when a wait starts, so that a timeout
+// costs no clock read while the kernel takes or has the bytes at once.
 // wait_first: the caller knows op() would say EAGAIN now (Conn::drained).
 template <class Op>
-auto retry_io(PollDesc* pd, Dir dir, std::int64_t deadline, const Context* ctx, Op op,
+auto retry_io(PollDesc* pd, Dir dir, std::int64_t limit, const Context* ctx, Op op,
               bool wait_first = false) -> Result<decltype(op())> {
   if (ctx)
     if (std::error_code ec = context_error(*ctx)) return ec;
   for (bool wait = wait_first;;) {
     if (wait)
-      if (std::error_code ec = pd->wait(dir, deadline, ctx)) return ec;
+      if (std::error_code ec = pd->wait(dir, wait_deadline(limit), ctx)) return ec;
     if (!pd || pd->closed()) return Errc::closed;
     spindle::preempt_point();
     auto r = op();

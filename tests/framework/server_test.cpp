@@ -600,6 +600,86 @@ TEST_CASE("shutdown past grace cancels the handler's context") {
   ::close(fd);
 }
 
+// write_timeout and body_read_timeout bound each wait for the client
+// (nginx's send_timeout and client_body_timeout), not a whole write or body.
+
+namespace {
+
+// A client receive buffer of 64 KiB, so what it does not read stays with
+// the server (whose send buffer autotunes up to tcp_wmem's 4 MiB).
+void small_receive_buffer(int fd) {
+  int size = 64 * 1024;
+  REQUIRE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("write_timeout: a client that stops reading is cut off, a slow one is served") {
+  constexpr std::size_t kBody = 16 << 20;  // one write, well past the kernel's buffers
+  http::ServerConfig cfg;
+  cfg.write_timeout = 200ms;
+  std::promise<bool> stalled_write;
+  TestServer s(
+      [&](http::Request& req, http::ResponseWriter& w) {
+        w.headers().set("Content-Length", std::to_string(kBody));
+        bool ok = w.write(std::string(kBody, 'x')).ok();
+        if (req.path() == "/stalled") stalled_write.set_value(ok);
+      },
+      cfg);
+
+  int stalled = connect_to(s.port());
+  small_receive_buffer(stalled);
+  auto start = std::chrono::steady_clock::now();
+  send_all(stalled, "GET /stalled HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto f = stalled_write.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(f.get());
+  CHECK(std::chrono::steady_clock::now() - start >= 200ms);
+  ::close(stalled);
+
+  // 16 MiB at 256 KiB per 10 ms: over half a second in all, no wait long.
+  int slow = connect_to(s.port());
+  small_receive_buffer(slow);
+  start = std::chrono::steady_clock::now();
+  send_all(slow, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string buf(256 * 1024, '\0');
+  std::size_t got = 0;
+  for (ssize_t n; (n = ::recv(slow, buf.data(), buf.size(), MSG_WAITALL)) > 0;) {
+    got += static_cast<std::size_t>(n);
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(got > kBody);  // the head and the whole body
+  CHECK(std::chrono::steady_clock::now() - start > 200ms);
+  ::close(slow);
+}
+
+TEST_CASE("body_read_timeout: a body that stops coming fails the read, a trickle is served") {
+  http::ServerConfig cfg;
+  cfg.body_read_timeout = 200ms;
+  TestServer s(
+      [](http::Request& req, http::ResponseWriter& w) {
+        auto body = req.body();
+        w.text(200, body ? "got " + std::string(*body) : body.error().message());
+      },
+      cfg);
+  int trickle = connect_to(s.port());
+  send_all(trickle, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n");
+  for (char c : std::string_view("abcdefgh")) {  // 400 ms in all, 50 ms per wait
+    std::this_thread::sleep_for(50ms);
+    send_all(trickle, std::string_view(&c, 1));
+  }
+  CHECK(request(trickle, "").body == "got abcdefgh");
+  ::close(trickle);
+
+  int stalled = connect_to(s.port());
+  auto start = std::chrono::steady_clock::now();
+  send_all(stalled, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nabc");
+  Response r = request(stalled, "");
+  CHECK(r.body == make_error_code(spindle::net::Errc::timeout).message());
+  CHECK(std::chrono::steady_clock::now() - start >= 200ms);
+  ::close(stalled);
+}
+
 TEST_CASE("at max_connections new connections wait in the backlog") {
   http::ServerConfig cfg;
   cfg.max_connections = 1;

@@ -1,6 +1,7 @@
 // TCP through the netpoller: echo at scale, large transfers, deadlines,
 // dial, IPv6, half-close.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <spindle/net/conn.hpp>
 #include <spindle/runtime.hpp>
 #include <spindle/waitgroup.hpp>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "../support/child.hpp"
+#include "../support/conn_pair.hpp"
 #include "../support/net.hpp"
 
 using namespace std::chrono_literals;
@@ -154,6 +156,72 @@ TEST_CASE("write deadline on a peer that never reads") {
     for (int i = 0; i < 1000 && !ec; ++i) ec = c->write_all(chunk.data(), chunk.size()).error();
     CHECK(ec == net::Errc::timeout);
     ln.close();
+  });
+}
+
+// Keeps what the kernel holds in flight small (a few hundred KiB rather
+// than megabytes of autotuned buffers), so a slow reader makes writes wait.
+void small_buffers(net::Conn& c) {
+  int size = 64 * 1024;
+  REQUIRE(setsockopt(c.fd(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size) == 0);
+  REQUIRE(setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
+}
+
+TEST_CASE("write timeout: each wait is bounded, not the whole write") {
+  spindle::run({}, [] {
+    spindle::testing::ConnPair p = spindle::testing::connected_pair();
+    small_buffers(p.client);
+    small_buffers(p.server);
+    constexpr std::size_t kTotal = 4 << 20;
+    spindle::WaitGroup drained;
+    drained.add(1);
+    spindle::go([&] {  // a slow but steady reader: 128 KiB every 50 ms
+      std::vector<char> buf(128 * 1024);
+      for (std::size_t got = 0; got < kTotal;) {
+        spindle::sleep_for(50ms);
+        auto n = p.server.read_some(buf.data(), buf.size());
+        REQUIRE(n.ok());
+        got += *n;
+      }
+      drained.done();
+    });
+    p.client.set_write_timeout(300ms);
+    std::string data(kTotal, 'x');
+    auto start = net::Clock::now();
+    CHECK(p.client.write_all(data.data(), data.size()).ok());
+    CHECK(net::Clock::now() - start > 300ms);  // a deadline would have cut it
+    drained.wait();
+  });
+}
+
+TEST_CASE("write timeout on a peer that never reads; read timeout on one that sends nothing") {
+  spindle::run({}, [] {
+    spindle::testing::ConnPair p = spindle::testing::connected_pair();
+    p.client.set_write_timeout(100ms);
+    std::string chunk(1 << 20, 'x');
+    std::error_code ec;
+    for (int i = 0; i < 1000 && !ec; ++i)
+      ec = p.client.write_all(chunk.data(), chunk.size()).error();
+    CHECK(ec == net::Errc::timeout);
+
+    p.server.set_read_timeout(50ms);
+    std::vector<char> buf(1 << 20);
+    std::size_t got = 0;
+    for (;;) {  // take what the writer left, then wait for more in vain
+      auto start = net::Clock::now();
+      auto n = p.server.read_some(buf.data(), buf.size());
+      if (!n) {
+        CHECK(n.error() == net::Errc::timeout);
+        CHECK(net::Clock::now() - start >= 50ms);
+        break;
+      }
+      got += *n;
+      REQUIRE(got <= 1000u << 20);
+    }
+    // A deadline replaces the timeout.
+    p.server.set_read_deadline(net::kNoDeadline);
+    p.client.set_write_deadline(net::kNoDeadline);
+    CHECK(p.client.write_all("!", 1).ok());
   });
 }
 

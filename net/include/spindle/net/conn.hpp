@@ -134,6 +134,13 @@ class Conn {
   void set_read_deadline(Deadline d) noexcept;
   void set_write_deadline(Deadline d) noexcept;
   void set_deadline(Deadline d) noexcept;
+  // Instead of a deadline (each replaces the other): every later wait in
+  // that direction, for the peer to send more or to take more, may last
+  // at most d, counted from its start, however long the whole call takes
+  // (nginx's client_body_timeout and send_timeout). Running out is
+  // Errc::timeout, as with a deadline.
+  void set_read_timeout(std::chrono::nanoseconds d) noexcept;
+  void set_write_timeout(std::chrono::nanoseconds d) noexcept;
 
   Status shutdown_write();  // half-close: the peer reads EOF
   Status shutdown_read();
@@ -161,10 +168,12 @@ class Conn {
   Status writev(iovec* iov, int count, const Context* ctx);
 
   detail::PollDesc* pd_ = nullptr;
-  // now_ns() units; atomics because another fiber may set them while one
-  // reads or writes (relaxed: a call uses whichever value it sees at start).
-  std::atomic<std::int64_t> read_deadline_{INT64_MAX};
-  std::atomic<std::int64_t> write_deadline_{INT64_MAX};
+  // A deadline in now_ns() units, or a per-wait timeout stored negative
+  // (detail::wait_deadline in src/syscall.hpp); atomics because another
+  // fiber may set them while one reads or writes (relaxed: a call uses
+  // whichever value it sees at start).
+  std::atomic<std::int64_t> read_limit_{INT64_MAX};
+  std::atomic<std::int64_t> write_limit_{INT64_MAX};
 };
 
 struct ListenOptions {
