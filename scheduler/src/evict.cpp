@@ -35,7 +35,8 @@ bool evict(G* g, std::uint64_t parked) {
   if (!g->stack_word.compare_exchange_strong(parked, gen | kEvicting, std::memory_order_acquire,
                                              relaxed))
     return false;  // a resumer took it back
-  bool done = stack_evict(g->stack, static_cast<const char*>(g->ctx), g->evicted);
+  bool done = stack_evict(
+      g->stack, static_cast<const char*>(g->ctx.load(std::memory_order_relaxed)), g->evicted);
   g->stack_word.store(gen | (done ? kEvicted : kParked), std::memory_order_release);
   if (done) rt->stacks_evicted.fetch_add(1, relaxed);
   return done;

@@ -44,8 +44,10 @@ class alignas(64) Fiber {
  public:
   // Written only by the M running the fiber, or by the M that switched away
   // from it (after the switch); the run queues' release/acquire edges order
-  // those writes with the next M's reads.
-  detail::bctx::fcontext_t ctx = nullptr;
+  // those writes with the next M's reads. Atomic (relaxed) only because
+  // prefetch_queued reads it as a hint for a queued fiber that another P
+  // may steal and run meanwhile.
+  std::atomic<detail::bctx::fcontext_t> ctx{nullptr};
   void (*invoke)(void*) = nullptr;  // runs the callable
   void (*destroy)(void*) = nullptr;
   void* fn = nullptr;  // the callable: in inline_fn, or near the top of `stack`
