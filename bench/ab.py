@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Compares two builds of a Spindle server under the same machine state.
+
+    python3 bench/ab.py OLD_BINARY NEW_BINARY [--http PATH] [--conns 1000]
+                        [--depth 1] [--rounds 6] [--seconds 5] [--build build/release]
+
+On these shared machines the speed drifts by up to 2x for minutes at a time,
+so two versions measured one after the other differ by more than most
+changes do. Here both serve at once, each on CPU 0 with its own load client
+on CPU 1 (bench/echo-load for TCP echo servers such as apps/tcp-echo, or
+wrk for HTTP servers such as apps/hello with --http), so whatever state the
+machine is in, both see it. Each round starts both afresh, warms them up
+together for a second, then measures both together; it prints each one's
+CPU per message (utime + stime from /proc, over what its client counted)
+and NEW/OLD. The summary is the median of the rounds' ratios. The servers
+must take `--port P --procs 1`.
+
+Both compete for one core, so each gets about half of it: batches are
+larger and caches colder than in bench/echo_bench.py or http_bench.py. Use
+this to tell whether a change helps (the same binary on both sides gives
+1.00 +- 0.01), and those benchmarks for figures against the peers.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from benchlib import (LOAD_CPU, MeasureError, Running, Server, cpu_us, log, parse_result,
+                      raise_fd_limit)
+
+
+def server(label: str, binary: Path) -> Server:
+    return Server(label, lambda _build: binary,
+                  lambda path, port: [str(path), "--port", str(port), "--procs", "1"])
+
+
+def load_cmd(args: argparse.Namespace, port: int, seconds: float) -> list[str]:
+    if args.http:
+        return ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{args.conns}", f"-d{seconds:g}s",
+                f"http://127.0.0.1:{port}{args.http}"]
+    return [str(args.build / "bench" / "echo-load"), "--port", str(port), "--cpu", LOAD_CPU,
+            "--size", "64", "--conns", str(args.conns), "--depth", str(args.depth),
+            "--warmup", "0", "--seconds", f"{seconds:g}"]
+
+
+def served(args: argparse.Namespace, out: str) -> float:
+    """How many messages (requests) a load client's output says it completed."""
+    if args.http:
+        match = re.search(r"^\s+(\d+) requests in ", out, re.MULTILINE)
+        if match is None:
+            raise MeasureError(f"no request count in wrk's output: {out.strip()[-300:]}")
+        return float(match.group(1))
+    results = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if len(results) != 1:
+        raise MeasureError(f"no RESULT line from echo-load: {out.strip()[-300:]}")
+    result = parse_result(results[0])
+    return result["msgs_per_s"] * args.seconds
+
+
+def load_both(args: argparse.Namespace, pair: list[Running], seconds: float) -> list[str]:
+    procs = [subprocess.Popen(load_cmd(args, r.port, seconds), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for r in pair]
+    outs = [p.communicate(timeout=seconds + 60)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        if p.returncode != 0:
+            raise MeasureError(f"{' '.join(p.args)}: exit status {p.returncode}: {out[-300:]}")
+    return outs
+
+
+def one_round(args: argparse.Namespace, n: int) -> tuple[float, float]:
+    """CPU µs per message of (old, new), both measured at once."""
+    servers = [server("old", args.old), server("new", args.new)]
+    if n % 2:  # who starts first (and gets the lower port) alternates
+        servers.reverse()
+    pair = [Running(s, s.prepare(args.build), args.build / f"ab-{s.label}.log") for s in servers]
+    try:
+        load_both(args, pair, 1)
+        before = [cpu_us(r.pid) for r in pair]
+        outs = load_both(args, pair, args.seconds)
+        used = [cpu_us(r.pid) - b for r, b in zip(pair, before)]
+        for r in pair:
+            r.check_alive()
+    finally:
+        for r in pair:
+            r.stop()
+    cost = {r.label: u / served(args, out) for r, u, out in zip(pair, used, outs)}
+    return cost["old"], cost["new"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--http", metavar="PATH", help="HTTP server: wrk GETs PATH")
+    parser.add_argument("--conns", type=int, default=1000)
+    parser.add_argument("--depth", type=int, default=1, help="echo messages in flight per conn")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--build", type=Path, default=Path("build/release"),
+                        help="where bench/echo-load is (default build/release)")
+    args = parser.parse_args()
+    if args.http and shutil.which("wrk") is None:
+        parser.error("no wrk on PATH: install wrk (scripts/setup)")
+    args.old, args.new, args.build = args.old.resolve(), args.new.resolve(), args.build.resolve()
+    raise_fd_limit()
+    ratios = []
+    try:
+        for n in range(args.rounds):
+            old, new = one_round(args, n)
+            ratios.append(new / old)
+            print(f"round {n + 1}: old {old:.3f} µs, new {new:.3f} µs, new/old {new / old:.4f}",
+                  flush=True)
+    except MeasureError as e:
+        log(str(e))
+        return 1
+    print(f"median new/old CPU per message over {len(ratios)} rounds: "
+          f"{statistics.median(ratios):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
