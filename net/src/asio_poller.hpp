@@ -51,7 +51,10 @@ class AsioPoller final : public spindle::detail::Poller {
   // that finds it taken returns at once (the holder hands out what is
   // ready); the one blocking poll (the scheduler's poller_busy) waits.
   std::mutex polling_;
-  // Set by interrupt() until a poll returns: one epoll_ctl per wake-up.
+  // Set by interrupt(), taken by the next blocking poll (see poll()): one
+  // epoll_ctl per wake-up, and a wake-up whose edge another poll consumed
+  // still keeps the blocking poll from blocking. acq_rel: what the
+  // interrupter published before is seen by the poll that takes the mark.
   std::atomic<bool> interrupt_pending_{false};
   std::atomic<int> armed_{0};
 };
