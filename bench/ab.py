@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Compares two builds of a Spindle server under the same machine state.
+"""Compares two builds of a Spindle server (or one and a peer) under the same machine state.
 
-    python3 bench/ab.py OLD_BINARY NEW_BINARY [--http PATH] [--conns 1000]
-                        [--depth 1] [--rounds 6] [--seconds 5] [--build build/release]
+    python3 bench/ab.py OLD NEW [--http PATH] [--conns 1000] [--depth 1]
+                        [--rounds 6] [--seconds 5] [--build build/release]
+
+OLD and NEW are server binaries that take `--port P --procs 1` (builds of
+apps/tcp-echo, or of apps/hello with --http), or the name of a peer of
+bench/echo_bench.py ("go", "limit") or, with --http, of
+bench/http_bench.py ("go", "nginx"), started as those benchmarks start it.
 
 On these shared machines the speed drifts by up to 2x for minutes at a time,
 so two versions measured one after the other differ by more than most
@@ -12,17 +17,18 @@ wrk for HTTP servers such as apps/hello with --http), so whatever state the
 machine is in, both see it. Each round starts both afresh, warms them up
 together for a second, then measures both together; it prints each one's
 CPU per message (utime + stime from /proc, over what its client counted)
-and NEW/OLD. The summary is the median of the rounds' ratios. The servers
-must take `--port P --procs 1`.
+and NEW/OLD. The summary is the median of the rounds' ratios.
 
 Both compete for one core, so each gets about half of it: batches are
-larger and caches colder than in bench/echo_bench.py or http_bench.py. Use
-this to tell whether a change helps (the same binary on both sides gives
-1.00 +- 0.01), and those benchmarks for figures against the peers.
+larger and caches colder than in bench/echo_bench.py or http_bench.py,
+whose method the issues' goals name. Use this to tell whether a change
+helps (the same binary on both sides gives 1.00 +- 0.01), and, against a
+peer, for a ratio that the machine's drift does not move.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shutil
 import statistics
@@ -32,9 +38,16 @@ from pathlib import Path
 
 from benchlib import (LOAD_CPU, MeasureError, Running, Server, cpu_us, log, parse_result,
                       raise_fd_limit)
+from echo_bench import SERVERS as ECHO_SERVERS
+from http_bench import SERVERS as HTTP_SERVERS
 
 
-def server(label: str, binary: Path) -> Server:
+def server(label: str, spec: str, http: bool) -> Server:
+    """A peer of the benchmark by name, or a Spindle binary."""
+    peers = {s.label: s for s in (HTTP_SERVERS if http else ECHO_SERVERS) if s.label != "spindle"}
+    if spec in peers:
+        return dataclasses.replace(peers[spec], label=label)
+    binary = Path(spec).resolve()
     return Server(label, lambda _build: binary,
                   lambda path, port: [str(path), "--port", str(port), "--procs", "1"])
 
@@ -74,7 +87,7 @@ def load_both(args: argparse.Namespace, pair: list[Running], seconds: float) -> 
 
 def one_round(args: argparse.Namespace, n: int) -> tuple[float, float]:
     """CPU µs per message of (old, new), both measured at once."""
-    servers = [server("old", args.old), server("new", args.new)]
+    servers = [server("old", args.old, bool(args.http)), server("new", args.new, bool(args.http))]
     if n % 2:  # who starts first (and gets the lower port) alternates
         servers.reverse()
     pair = [Running(s, s.prepare(args.build), args.build / f"ab-{s.label}.log") for s in servers]
@@ -94,8 +107,8 @@ def one_round(args: argparse.Namespace, n: int) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("old", type=Path)
-    parser.add_argument("new", type=Path)
+    parser.add_argument("old", help="a server binary, or a peer's name")
+    parser.add_argument("new", help="a server binary, or a peer's name")
     parser.add_argument("--http", metavar="PATH", help="HTTP server: wrk GETs PATH")
     parser.add_argument("--conns", type=int, default=1000)
     parser.add_argument("--depth", type=int, default=1, help="echo messages in flight per conn")
@@ -106,7 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.http and shutil.which("wrk") is None:
         parser.error("no wrk on PATH: install wrk (scripts/setup)")
-    args.old, args.new, args.build = args.old.resolve(), args.new.resolve(), args.build.resolve()
+    args.build = args.build.resolve()
     raise_fd_limit()
     ratios = []
     try:
