@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from benchlib import (LOAD_CPU, MeasureError, Running, Server, cpu_us, log, parse_result,
+from benchlib import (LOAD_CPU, MeasureError, Running, Server, cpu_us, echo_load_result, log,
                       raise_fd_limit)
 from echo_bench import SERVERS as ECHO_SERVERS
 from http_bench import SERVERS as HTTP_SERVERS
+from http_bench import wrk_result
 
 
 def server(label: str, spec: str, http: bool) -> Server:
@@ -55,34 +55,23 @@ def server(label: str, spec: str, http: bool) -> Server:
 def load_cmd(args: argparse.Namespace, port: int, seconds: float) -> list[str]:
     if args.http:
         return ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{args.conns}", f"-d{seconds:g}s",
-                f"http://127.0.0.1:{port}{args.http}"]
+                "--latency", f"http://127.0.0.1:{port}{args.http}"]
     return [str(args.build / "bench" / "echo-load"), "--port", str(port), "--cpu", LOAD_CPU,
             "--size", "64", "--conns", str(args.conns), "--depth", str(args.depth),
             "--warmup", "0", "--seconds", f"{seconds:g}"]
 
 
-def served(args: argparse.Namespace, out: str) -> float:
-    """How many messages (requests) a load client's output says it completed."""
-    if args.http:
-        match = re.search(r"^\s+(\d+) requests in ", out, re.MULTILINE)
-        if match is None:
-            raise MeasureError(f"no request count in wrk's output: {out.strip()[-300:]}")
-        return float(match.group(1))
-    results = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    if len(results) != 1:
-        raise MeasureError(f"no RESULT line from echo-load: {out.strip()[-300:]}")
-    result = parse_result(results[0])
-    return result["msgs_per_s"] * args.seconds
-
-
-def load_both(args: argparse.Namespace, pair: list[Running], seconds: float) -> list[str]:
+def load_both(args: argparse.Namespace, pair: list[Running], seconds: float) -> list[float]:
+    """Loads both servers at once; returns the messages (requests) each
+    client completed, checked as the benchmarks check them."""
     procs = [subprocess.Popen(load_cmd(args, r.port, seconds), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for r in pair]
-    outs = [p.communicate(timeout=seconds + 60)[0] for p in procs]
-    for p, out in zip(procs, outs):
-        if p.returncode != 0:
-            raise MeasureError(f"{' '.join(p.args)}: exit status {p.returncode}: {out[-300:]}")
-    return outs
+                              stderr=subprocess.PIPE, text=True) for r in pair]
+    outs = [p.communicate(timeout=seconds + 60) for p in procs]
+    done = [subprocess.CompletedProcess(p.args, p.returncode, out, err)
+            for p, (out, err) in zip(procs, outs)]
+    if args.http:
+        return [wrk_result(d)["requests"] for d in done]
+    return [echo_load_result(d)["msgs_per_s"] * seconds for d in done]
 
 
 def one_round(args: argparse.Namespace, n: int) -> tuple[float, float]:
@@ -94,14 +83,14 @@ def one_round(args: argparse.Namespace, n: int) -> tuple[float, float]:
     try:
         load_both(args, pair, 1)
         before = [cpu_us(r.pid) for r in pair]
-        outs = load_both(args, pair, args.seconds)
+        served = load_both(args, pair, args.seconds)
         used = [cpu_us(r.pid) - b for r, b in zip(pair, before)]
         for r in pair:
             r.check_alive()
     finally:
         for r in pair:
             r.stop()
-    cost = {r.label: u / served(args, out) for r, u, out in zip(pair, used, outs)}
+    cost = {r.label: u / n for r, u, n in zip(pair, used, served)}
     return cost["old"], cost["new"]
 
 

@@ -201,6 +201,12 @@ def run_echo_load(load: Path, port: int, args: list[str], timeout: float) -> dic
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise MeasureError(f"{' '.join(cmd)}: no result within {timeout:g} s") from None
+    return echo_load_result(done)
+
+
+def echo_load_result(done: subprocess.CompletedProcess) -> dict[str, float]:
+    """A finished echo-load run -> its RESULT line's figures; raises on errors."""
+    cmd = done.args
     results = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or len(results) != 1:
         raise MeasureError(f"{' '.join(cmd)}: exit status {done.returncode}, "

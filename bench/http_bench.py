@@ -196,6 +196,12 @@ def run_wrk(port: int, work: Workload, seconds: int) -> dict[str, float]:
                               check=False)
     except subprocess.TimeoutExpired:
         raise MeasureError(f"{shlex.join(cmd)}: no result within {seconds + 60} s") from None
+    return wrk_result(done)
+
+
+def wrk_result(done: subprocess.CompletedProcess) -> dict[str, float]:
+    """A finished `wrk --latency` run -> parse_wrk's figures; raises on errors."""
+    cmd = done.args
     if done.returncode != 0:
         raise MeasureError(f"{shlex.join(cmd)}: exit status {done.returncode}; "
                            f"{(done.stdout + done.stderr).strip()[-300:]}")

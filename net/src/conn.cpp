@@ -22,9 +22,14 @@ using detail::retry_io;
 namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 
-// Never negative: that would read as a timeout (detail::wait_deadline).
+// A direction's limit (detail::wait_deadline): a deadline is never
+// negative, a timeout is stored negative, at least 1 ns, so that a timeout
+// of 0 makes every wait time out at once.
 std::int64_t to_deadline(Deadline d) {
   return d == kNoDeadline ? INT64_MAX : std::max<std::int64_t>(to_ns(d), 0);
+}
+std::int64_t to_timeout(std::chrono::nanoseconds d) {
+  return -std::max<std::int64_t>(d.count(), 1);
 }
 
 // One recv, noting for the wait-first hint (Conn::drained) whether it left
@@ -227,14 +232,6 @@ void Conn::set_deadline(Deadline d) noexcept {
   set_read_deadline(d);
   set_write_deadline(d);
 }
-
-namespace {
-// Stored negative (see detail::wait_deadline); at least 1 ns, so that a
-// timeout of 0 makes every wait time out at once.
-std::int64_t to_timeout(std::chrono::nanoseconds d) {
-  return -std::max<std::int64_t>(d.count(), 1);
-}
-}  // namespace
 
 void Conn::set_read_timeout(std::chrono::nanoseconds d) noexcept {
   read_limit_.store(to_timeout(d), relaxed);

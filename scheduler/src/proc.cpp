@@ -420,11 +420,11 @@ static void prefetch_queued(P* pp) {
     if (G* g = pp->runq.peek(ahead)) {
       __builtin_prefetch(g);
       __builtin_prefetch(reinterpret_cast<char*>(g) + 64);
-      if (ahead == 0) {
-        const char* top = static_cast<const char*>(g->ctx.load(relaxed));
-        for (int line = 0; line < 8; ++line) __builtin_prefetch(top + 64 * line);
-      }
     }
+  }
+  if (G* next = pp->runq.peek(0)) {
+    const char* top = static_cast<const char*>(next->ctx.load(relaxed));
+    for (int line = 0; line < 8; ++line) __builtin_prefetch(top + 64 * line);
   }
 }
 
