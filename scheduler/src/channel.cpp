@@ -381,11 +381,8 @@ class SelectEngine {
                         : ops_[0].send   ? WaitReason::chan_send
                                          : WaitReason::chan_recv;
     if (parking.waiter.fiber) {
-      park(reason, [this, timer](Fiber*) {
-        if (timer) start_timer(timer);
-        unlock_all();
-        return true;
-      });
+      parked_timer_ = timer;
+      park(reason, commit_park, this);
       return;
     }
     if (timer) start_timer(timer);
@@ -396,6 +393,18 @@ class SelectEngine {
     gate.lock();
     unlock_all();
     parking.waiter.wait(gate, reason);
+  }
+
+  // The park commit. Its state is read from the engine, never from a
+  // closure: a closure would be a temporary of block(), dead as soon as the
+  // fiber resumes, and the timer may resume it (on another thread) before
+  // the unlocks. The engine lives until the select's pass 3 is done, which
+  // waits for the commit's last unlock (see the top of this file).
+  static bool commit_park(Fiber*, void* arg) {
+    auto* self = static_cast<SelectEngine*>(arg);
+    if (self->parked_timer_) start_timer(self->parked_timer_);
+    self->unlock_all();
+    return true;
   }
 
   // Pass 3: unlinks the ops that did not complete, in lock order (see the
@@ -416,6 +425,7 @@ class SelectEngine {
   const int n_;
   std::uint16_t* const poll_;
   std::uint16_t* const lockorder_;
+  SelectTimer* parked_timer_ = nullptr;  // for commit_park
 };
 
 int select_ops(ChanOp* ops, int n, std::uint16_t* order, std::int64_t deadline) {
