@@ -577,6 +577,7 @@ void schedule(M* m) {
 static void mstart(M* m) {
   set_this_m(m);
   m->g0san.tsan_fiber = sanitizer_thread_fiber();
+  sanitizer_leave_signals();  // the thread ends with the M
   void* alt = enable_altstack();
   acquirep(m, m->nextp);
   m->nextp = nullptr;

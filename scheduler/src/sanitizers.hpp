@@ -3,6 +3,7 @@
 // the histories of fibers that share a thread. Compiled out otherwise.
 #pragma once
 
+#include <csignal>
 #include <cstddef>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -109,6 +110,51 @@ inline void* sanitizer_thread_fiber() {
   return __tsan_get_current_fiber();
 #else
   return nullptr;
+#endif
+}
+
+// Under TSan, the threads that run fibers leave asynchronous signals to
+// sysmon, which runs none. TSan defers a signal that interrupts running
+// code to that code's next intercepted call, and queues it in the current
+// TSan fiber state: a fiber that parks first keeps it until it runs again,
+// maybe never (a server that never acted on its SIGTERM, about one start
+// in 500, even with a delivery attempt at every switch: a switch's own
+// bookkeeping is a window). Sysmon has one state and sleeps in intercepted
+// calls, where TSan delivers at once. Without TSan these do nothing.
+#ifdef SPINDLE_TSAN
+inline sigset_t tsan_async_signals() noexcept {
+  sigset_t set;
+  sigfillset(&set);
+  // Synchronous ones are the faulting thread's, and TSan runs them at once.
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT, SIGPIPE})
+    sigdelset(&set, sig);
+  return set;
+}
+#endif
+
+// On a thread about to run fibers; returns the mask to restore, if it will
+// run anything else afterwards.
+inline sigset_t sanitizer_leave_signals() noexcept {
+  sigset_t old;
+  sigemptyset(&old);
+#ifdef SPINDLE_TSAN
+  sigset_t async = tsan_async_signals();
+  pthread_sigmask(SIG_BLOCK, &async, &old);
+#endif
+  return old;
+}
+
+inline void sanitizer_restore_signals([[maybe_unused]] const sigset_t& old) noexcept {
+#ifdef SPINDLE_TSAN
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+#endif
+}
+
+// On sysmon's thread, which may have been started by one that blocks them.
+inline void sanitizer_take_signals() noexcept {
+#ifdef SPINDLE_TSAN
+  sigset_t async = tsan_async_signals();
+  pthread_sigmask(SIG_UNBLOCK, &async, nullptr);
 #endif
 }
 

@@ -1,7 +1,6 @@
 """Graceful shutdown on SIGTERM/SIGINT: the listener closes, idle keep-alive
 connections close at once, in-flight requests and requests that already
 arrived are answered with "Connection: close", and hello exits 0."""
-import os
 import signal
 import socket
 import time
@@ -126,10 +125,6 @@ class Shutdown(unittest.TestCase):
         self.server.signal(signal.SIGTERM)
         self.assert_exits_0(within=2.0)
 
-    @unittest.skipIf("thread" in os.environ.get("SPINDLE_SANITIZE", ""),
-                     "under ThreadSanitizer about 1 start in 500 never acts on its SIGTERM, "
-                     "even with a 100 ms fallback poll of the handler's counter (so the "
-                     "handler seems never to run); never seen in 1,500 plain runs")
     def test_sigterm_right_after_listening_line(self):
         """Once "listening on" is printed a supervisor may stop the server at
         any moment; the signal wiring must already be in place. Repeated,
