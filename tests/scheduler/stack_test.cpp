@@ -71,7 +71,13 @@ TEST_CASE("mprotect fallback: a guarded stack's overflow is named") {
   CHECK(r.err.find("'deep' overflowed its 32768-byte stack (guard page hit)") != std::string::npos);
 }
 
-TEST_CASE("unguarded stack: an overflow that returns is caught at the next switch") {
+// Not under TSan: the overrun lands in whatever is mapped below the stack,
+// which there may be TSan's own runtime memory, and instrumented code runs
+// with its stack pointer in it. The outcome is then TSan's: a report, an
+// abort, or (once in CI) a child spinning forever on one of TSan's locks.
+// The plain and ASan builds run it.
+TEST_CASE("unguarded stack: an overflow that returns is caught at the next switch" *
+          doctest::skip(spindle::testing::kUnderTsan)) {
   auto r = spindle::testing::run_in_child([] {
     setenv("SPINDLE_STACK_GUARDS", "mprotect:0", 1);  // no guard pages at all
     spindle::Config cfg;
@@ -90,13 +96,7 @@ TEST_CASE("unguarded stack: an overflow that returns is caught at the next switc
     });
   });
   CAPTURE(r.err);
-#if defined(__SANITIZE_THREAD__)
-  // TSan intercepts the abort() and, with the neighbour stack corrupted on
-  // purpose, may end the child through its own report instead of SIGABRT.
-  CHECK((r.signal == SIGABRT || r.exit_code != 0));
-#else
   CHECK(r.signal == SIGABRT);
-#endif
   CHECK(r.err.find("'victim' overflowed its 32768-byte stack") != std::string::npos);
 }
 

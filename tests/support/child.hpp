@@ -1,6 +1,8 @@
 // Runs a function in a forked child and reports how it ended and what it
 // wrote to stdout and stderr: for death tests (a crash must be the child's, not the
 // test runner's). Call only while no runtime is running in the parent.
+// A child still running after kChildTimeoutSeconds is ended by SIGALRM, which
+// fails the test instead of stalling the suite.
 #pragma once
 
 #include <sys/wait.h>
@@ -19,6 +21,8 @@ struct ChildResult {
   std::string err;     // its stdout and stderr
 };
 
+constexpr unsigned kChildTimeoutSeconds = 120;
+
 inline ChildResult run_in_child(const std::function<void()>& body) {
   int fds[2];
   if (pipe(fds) != 0) std::abort();
@@ -31,6 +35,7 @@ inline ChildResult run_in_child(const std::function<void()>& body) {
     for (int sig : {SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV}) std::signal(sig, SIG_DFL);
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
+    alarm(kChildTimeoutSeconds);  // default action: the child ends
     body();
     std::_Exit(0);
   }

@@ -57,8 +57,9 @@ constexpr bool kMeasuresRss = false;
 constexpr bool kMeasuresRss = true;
 #endif
 
-// ThreadSanitizer gives every fiber a thread trace and runs out of address
-// space past ~8,000 of them (see kScale in child.hpp).
+// Under ThreadSanitizer: it gives every fiber a thread trace and runs out
+// of address space past ~8,000 of them (see kScale in child.hpp), and its
+// runtime may be what lies below an overrun stack.
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kUnderTsan = true;
 #else
