@@ -577,12 +577,13 @@ void schedule(M* m) {
 static void mstart(M* m) {
   set_this_m(m);
   m->g0san.tsan_fiber = sanitizer_thread_fiber();
-  sanitizer_leave_signals();  // the thread ends with the M
+  sanitizer_leave_signals();
   void* alt = enable_altstack();
   acquirep(m, m->nextp);
   m->nextp = nullptr;
   m->spinning = m->next_spinning;
   schedule(m);
+  sanitizer_take_signals();  // before the thread ends: what was sent to it
   disable_altstack(alt);
   set_this_m(nullptr);
 }

@@ -113,14 +113,17 @@ inline void* sanitizer_thread_fiber() {
 #endif
 }
 
-// Under TSan, the threads that run fibers leave asynchronous signals to
-// sysmon, which runs none. TSan defers a signal that interrupts running
-// code to that code's next intercepted call, and queues it in the current
-// TSan fiber state: a fiber that parks first keeps it until it runs again,
-// maybe never (a server that never acted on its SIGTERM, about one start
-// in 500, even with a delivery attempt at every switch: a switch's own
-// bookkeeping is a window). Sysmon has one state and sleeps in intercepted
-// calls, where TSan delivers at once. Without TSan these do nothing.
+// Under TSan, a thread blocks asynchronous signals while it may run fibers,
+// so the kernel gives process-directed ones (SIGTERM from a supervisor) to
+// sysmon; one sent to an M itself (raise() in a fiber) waits until the M
+// ends (the end of run() for the caller's thread). TSan defers a signal that
+// interrupts running code to that code's next intercepted call, and queues
+// it in the current TSan fiber state: a fiber that parks first keeps it
+// until it runs again, maybe never (a server that never acted on its
+// SIGTERM, about one start in 500, even with a delivery attempt at every
+// switch: the switch's own bookkeeping is a window). Sysmon waits in
+// intercepted calls, where TSan delivers at once. Without TSan these do
+// nothing.
 #ifdef SPINDLE_TSAN
 inline sigset_t tsan_async_signals() noexcept {
   sigset_t set;
@@ -132,8 +135,7 @@ inline sigset_t tsan_async_signals() noexcept {
 }
 #endif
 
-// On a thread about to run fibers; returns the mask to restore, if it will
-// run anything else afterwards.
+// On a thread about to run fibers; returns the mask it had.
 inline sigset_t sanitizer_leave_signals() noexcept {
   sigset_t old;
   sigemptyset(&old);
@@ -150,7 +152,7 @@ inline void sanitizer_restore_signals([[maybe_unused]] const sigset_t& old) noex
 #endif
 }
 
-// On sysmon's thread, which may have been started by one that blocks them.
+// On a thread that runs no fiber (sysmon, an M that ends).
 inline void sanitizer_take_signals() noexcept {
 #ifdef SPINDLE_TSAN
   sigset_t async = tsan_async_signals();
