@@ -37,12 +37,21 @@ bool valid_escapes(std::string_view s) noexcept {
 
 std::string unescape(std::string_view s) {
   std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) out.push_back(static_cast<char>(next_unescaped(s, i)));
+  unescape_append(out, s);
   return out;
 }
 
+void unescape_append(std::string& out, std::string_view s) {
+  out.reserve(out.size() + s.size());
+  for (std::size_t i = 0; i < s.size();) out.push_back(static_cast<char>(next_unescaped(s, i)));
+}
+
 int compare_unescaped(std::string_view escaped, std::string_view plain) noexcept {
+  // Most request segments have no escape: a plain byte compare, the same order.
+  if (escaped.find('%') == std::string_view::npos) {
+    int c = escaped.compare(plain);
+    return c < 0 ? -1 : c > 0;
+  }
   std::size_t i = 0, j = 0;
   while (i < escaped.size() && j < plain.size()) {
     unsigned char a = next_unescaped(escaped, i);

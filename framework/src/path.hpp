@@ -10,6 +10,7 @@ namespace spindle::http::detail {
 bool valid_escapes(std::string_view s) noexcept;
 // Decodes %XX escapes; s must satisfy valid_escapes.
 std::string unescape(std::string_view s);
+void unescape_append(std::string& out, std::string_view s);  // the same, onto out
 // Compares unescape(escaped) with plain without building the decoded string,
 // in the order of std::string's operator<.
 int compare_unescaped(std::string_view escaped, std::string_view plain) noexcept;

@@ -160,6 +160,7 @@ std::vector<std::string_view> sorted_methods(std::vector<std::string_view> out) 
 struct RouteTable::Tree {
   std::vector<std::unique_ptr<Route>> routes;
   std::map<std::string, MethodTable, std::less<>> hosts;  // "" for host-less patterns
+  bool host_patterns = false;  // a key other than "": requests' hosts matter
 
   const Route* find(std::string_view host, std::string_view method, std::string_view path,
                     Captures& c) const {
@@ -214,6 +215,7 @@ void RouteTable::add(std::string_view pattern) {
   tree_->routes.reserve(tree_->routes.size() + 1);
   auto route = std::make_unique<Route>(Route{std::move(p), tree_->routes.size()});
   MethodTable& methods = tree_->hosts[route->pattern.host];
+  tree_->host_patterns |= !route->pattern.host.empty();
   const std::string& method = route->pattern.method;
   insert(method.empty() ? methods.any : methods.by_method[method], route.get());
   tree_->routes.push_back(std::move(route));
@@ -227,7 +229,8 @@ void RouteTable::match(std::string_view method, std::string_view host, std::stri
     out.kind_ = Kind::bad_request;
     return;
   }
-  host = detail::strip_port(host);
+  // Without host patterns every request takes the host-less table.
+  host = tree_->host_patterns ? detail::strip_port(host) : std::string_view();
   if (!detail::is_clean(path)) {
     out.kind_ = Kind::redirect;
     out.location_ = detail::cleaned(path);
@@ -255,7 +258,11 @@ void RouteTable::match(std::string_view method, std::string_view host, std::stri
     p.name = r->pattern.names[i];
     p.raw = c.values[i];
     p.escaped = p.raw.find('%') != p.raw.npos;
-    if (p.escaped) p.decoded = detail::unescape(p.raw);
+    if (p.escaped) {
+      p.decoded_at = out.decoded_.size();
+      detail::unescape_append(out.decoded_, p.raw);
+      p.decoded_size = out.decoded_.size() - p.decoded_at;
+    }
   }
 }
 
@@ -301,7 +308,8 @@ int RouteMatch::status() const noexcept {
 std::string_view RouteMatch::param(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < nparams_; ++i) {
     const Param& p = params_[i];
-    if (p.name == name) return p.escaped ? std::string_view(p.decoded) : p.raw;
+    if (p.name != name) continue;
+    return p.escaped ? std::string_view(decoded_).substr(p.decoded_at, p.decoded_size) : p.raw;
   }
   return {};
 }

@@ -65,17 +65,19 @@ class RouteMatch {
   friend class RouteTable;
   template <class Handler>
   friend class Router;
+  // Plain data: a match per request builds no strings unless a value has escapes.
   struct Param {
     std::string_view name, raw;
-    std::string decoded;  // set only when raw holds a %XX escape
-    bool escaped = false;
+    bool escaped;                          // raw holds a %XX escape
+    std::size_t decoded_at, decoded_size;  // then its value is in decoded_
   };
 
   Kind kind_ = Kind::not_found;
   std::size_t route_ = 0;
   std::string_view pattern_;
-  std::array<Param, kMaxParams> params_;
+  std::array<Param, kMaxParams> params_{};
   std::size_t nparams_ = 0;
+  std::string decoded_;  // the escaped wildcards' values, decoded, end to end
   std::string location_;
   std::vector<std::string_view> allowed_;
 };
