@@ -148,8 +148,8 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   }
   acquirep(m0, runtime.ps[0].get());
 
-  std::thread sysmon(sysmon_main);
-  const sigset_t caller_signals = sanitizer_leave_signals();
+  std::thread sysmon(sysmon_main);  // with the caller's signal mask
+  runtime.caller_signals = sanitizer_leave_signals();
   go(SpawnOptions{"main"}, [&main_fn] {
     main_fn();
     begin_shutdown();
@@ -176,7 +176,7 @@ void run(const Config& cfg, std::function<void()> main_fn) {
   runtime.stacks.release_pool();
   remove_fault_handler();
   disable_altstack(alt);
-  sanitizer_restore_signals(caller_signals);
+  sanitizer_restore_signals(runtime.caller_signals);
   set_this_m(nullptr);
   rt = nullptr;
 }

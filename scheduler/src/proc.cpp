@@ -583,7 +583,8 @@ static void mstart(M* m) {
   m->nextp = nullptr;
   m->spinning = m->next_spinning;
   schedule(m);
-  sanitizer_take_signals();  // before the thread ends: what was sent to it
+  // Before the thread ends, so that what was sent to it is delivered.
+  sanitizer_restore_signals(rt->caller_signals);
   disable_altstack(alt);
   set_this_m(nullptr);
 }

@@ -115,8 +115,9 @@ inline void* sanitizer_thread_fiber() {
 
 // Under TSan, a thread blocks asynchronous signals while it may run fibers,
 // so the kernel gives process-directed ones (SIGTERM from a supervisor) to
-// sysmon; one sent to an M itself (raise() in a fiber) waits until the M
-// ends (the end of run() for the caller's thread). TSan defers a signal that
+// sysmon, which keeps the mask of run()'s caller; one sent to an M itself
+// (raise() in a fiber) waits until the M ends and returns to that mask (the
+// end of run() for the caller's thread). TSan defers a signal that
 // interrupts running code to that code's next intercepted call, and queues
 // it in the current TSan fiber state: a fiber that parks first keeps it
 // until it runs again, maybe never (a server that never acted on its
@@ -146,17 +147,10 @@ inline sigset_t sanitizer_leave_signals() noexcept {
   return old;
 }
 
+// When it no longer runs fibers.
 inline void sanitizer_restore_signals([[maybe_unused]] const sigset_t& old) noexcept {
 #ifdef SPINDLE_TSAN
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-#endif
-}
-
-// On a thread that runs no fiber (sysmon, an M that ends).
-inline void sanitizer_take_signals() noexcept {
-#ifdef SPINDLE_TSAN
-  sigset_t async = tsan_async_signals();
-  pthread_sigmask(SIG_UNBLOCK, &async, nullptr);
 #endif
 }
 

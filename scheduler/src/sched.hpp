@@ -137,6 +137,10 @@ struct Runtime {
   Config cfg;
   int nprocs;
   std::size_t stack_size;
+  // The signal mask of run()'s caller, which sysmon inherits and an M
+  // returns to as it ends (TSan builds: sanitizers.hpp). Written before any
+  // M starts.
+  sigset_t caller_signals{};
   std::vector<std::unique_ptr<P>> ps;
 
   // "sched.lock": guards the idle P and idle M lists and allm.

@@ -91,7 +91,6 @@ bool watch_blocking(P* pp, std::int64_t now) {
 }  // namespace
 
 void sysmon_main() {
-  sanitizer_take_signals();
   std::int64_t sleep = kMinSleep;
   int idle_rounds = 0;
   std::int64_t next_trace = rt->cfg.schedtrace_ms > 0 ? nanotime() : kNever;
