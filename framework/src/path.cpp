@@ -47,11 +47,6 @@ void unescape_append(std::string& out, std::string_view s) {
 }
 
 int compare_unescaped(std::string_view escaped, std::string_view plain) noexcept {
-  // Most request segments have no escape: a plain byte compare, the same order.
-  if (escaped.find('%') == std::string_view::npos) {
-    int c = escaped.compare(plain);
-    return c < 0 ? -1 : c > 0;
-  }
   std::size_t i = 0, j = 0;
   while (i < escaped.size() && j < plain.size()) {
     unsigned char a = next_unescaped(escaped, i);

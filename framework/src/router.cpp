@@ -19,6 +19,10 @@ namespace {
 using detail::Pattern;
 using detail::Segment;
 
+int compare_bytes(std::string_view a, std::string_view b) noexcept {
+  return a.compare(b);
+}
+
 struct Route {
   Pattern pattern;
   std::size_t index;
@@ -34,11 +38,14 @@ struct PathNode {
   const Route* dollar = nullptr;    // a pattern that ends here with {$}
 
   const PathNode* find(std::string_view escaped) const noexcept {
-    auto it = std::lower_bound(literals.begin(), literals.end(), escaped,
-                               [](const auto& lit, std::string_view seg) {
-                                 return detail::compare_unescaped(seg, lit.first) > 0;
-                               });
-    if (it == literals.end() || detail::compare_unescaped(escaped, it->first) != 0) return nullptr;
+    // A segment without escapes, as most are, compares as bytes: the same
+    // order, and one scan for '%' per segment instead of a decode per step.
+    int (*compare)(std::string_view, std::string_view) noexcept =
+        escaped.find('%') == escaped.npos ? compare_bytes : detail::compare_unescaped;
+    auto it = std::lower_bound(
+        literals.begin(), literals.end(), escaped,
+        [compare](const auto& lit, std::string_view seg) { return compare(seg, lit.first) > 0; });
+    if (it == literals.end() || compare(escaped, it->first) != 0) return nullptr;
     return it->second.get();
   }
 
@@ -160,7 +167,9 @@ std::vector<std::string_view> sorted_methods(std::vector<std::string_view> out) 
 struct RouteTable::Tree {
   std::vector<std::unique_ptr<Route>> routes;
   std::map<std::string, MethodTable, std::less<>> hosts;  // "" for host-less patterns
-  bool host_patterns = false;  // a key other than "": requests' hosts matter
+
+  // Whether a pattern names a host: "" sorts first, so the last key tells.
+  bool host_patterns() const noexcept { return !hosts.empty() && !hosts.rbegin()->first.empty(); }
 
   const Route* find(std::string_view host, std::string_view method, std::string_view path,
                     Captures& c) const {
@@ -215,7 +224,6 @@ void RouteTable::add(std::string_view pattern) {
   tree_->routes.reserve(tree_->routes.size() + 1);
   auto route = std::make_unique<Route>(Route{std::move(p), tree_->routes.size()});
   MethodTable& methods = tree_->hosts[route->pattern.host];
-  tree_->host_patterns |= !route->pattern.host.empty();
   const std::string& method = route->pattern.method;
   insert(method.empty() ? methods.any : methods.by_method[method], route.get());
   tree_->routes.push_back(std::move(route));
@@ -230,7 +238,7 @@ void RouteTable::match(std::string_view method, std::string_view host, std::stri
     return;
   }
   // Without host patterns every request takes the host-less table.
-  host = tree_->host_patterns ? detail::strip_port(host) : std::string_view();
+  host = tree_->host_patterns() ? detail::strip_port(host) : std::string_view();
   if (!detail::is_clean(path)) {
     out.kind_ = Kind::redirect;
     out.location_ = detail::cleaned(path);
