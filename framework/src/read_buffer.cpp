@@ -81,7 +81,7 @@ void ReadBuffer::release_if_empty() noexcept {
 }
 
 void ReadBuffer::drop_block() noexcept {
-  net::block_cache::give(std::move(buf_), cap_);
+  if (buf_) net::block_cache::give(std::move(buf_), cap_);  // none while idle
 }
 
 }  // namespace spindle::http::detail

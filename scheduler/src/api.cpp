@@ -81,6 +81,10 @@ void ReadyList::push(Fiber* f) noexcept {
       f->state.compare_exchange_strong(expected, GState::runnable, std::memory_order_acq_rel);
   assert(was_waiting && "a poller readied a fiber that is not parked");
   rt->parked_outside.fetch_sub(1, relaxed);
+  append(f);
+}
+
+void ReadyList::append(Fiber* f) noexcept {
   f->schedlink = nullptr;
   if (tail_)
     tail_->schedlink = f;
@@ -214,6 +218,11 @@ void ready(G* f, bool next) noexcept {
     owner_add(pp->parked, std::int64_t{-1});
     runqput(pp, f, next);
     wakep();
+    return;
+  }
+  if (ReadyList* list = m ? m->poll_list : nullptr) {  // the idle poller's callbacks
+    rt->parked_outside.fetch_sub(1, relaxed);
+    list->append(f);
     return;
   }
   OutsideCall call;

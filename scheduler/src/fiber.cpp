@@ -283,8 +283,14 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
     // near its parent's data. A poll's callbacks (net's fiber-less waits)
     // spawn one fiber per ready connection: those queue in edge order, or
     // each would jump ahead of the ones spawned before it.
-    runqput(pp, g, !m->polling);
+    runqput(pp, g, !m->poll_list);
     wakep();
+    return;
+  }
+  if (ReadyList* list = m ? m->poll_list : nullptr) {  // the idle poller's callbacks
+    rt->spawned_outside.fetch_add(1, relaxed);
+    rt->alive_outside.fetch_add(1, relaxed);
+    list->append(g);
     return;
   }
   OutsideCall call;

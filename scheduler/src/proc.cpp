@@ -269,9 +269,9 @@ static void reset_spinning(M* m) {
 G* netpoll(std::int64_t deadline) {
   ReadyList ready;
   M* m = this_m();  // none for sysmon
-  if (m) m->polling = true;
+  if (m) m->poll_list = &ready;
   poller()->poll(deadline, ready);
-  if (m) m->polling = false;
+  if (m) m->poll_list = nullptr;
   rt->last_poll.store(nanotime(), relaxed);
   return ready.take();
 }

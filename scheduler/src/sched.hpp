@@ -81,9 +81,15 @@ struct M {
   P* blockp = nullptr;    // its P while in blocking(); this M only
   int blocking_nest = 0;  // blocking() inside blocking(); this M only
   bool spinning = false;
-  // Inside netpoll(): fibers the poll's callbacks spawn queue behind each
-  // other in the order of their edges, not through runnext. This M only.
-  bool polling = false;
+  // Inside netpoll(): the poll's ReadyList. Fibers the poll's callbacks
+  // spawn queue behind each other in the order of their edges, not through
+  // runnext; on an M without a P (the idle poller) they, and fibers the
+  // callbacks ready, join the list, so they come back with the P this M
+  // takes next instead of waking a second M to run them while this one
+  // goes to sleep (a P-hand-off per poll, with futex wake-ups, when every
+  // request of an HTTP keep-alive connection spawned its fiber there).
+  // This M only.
+  ReadyList* poll_list = nullptr;
   G* curg = nullptr;  // this M only
   // The fiber this M just switched away from, whose action is pending
   // until the switch lands (nullptr: the switch left g0). This M only.

@@ -2,8 +2,11 @@
 // exactly one callback (readable, its deadline, close()) unless cancelled,
 // and the callback may start fibers.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <spindle/net/conn.hpp>
 #include <spindle/runtime.hpp>
+#include <spindle/stats.hpp>
 #include <spindle/waitgroup.hpp>
 
 #include "../support/conn_pair.hpp"
@@ -15,6 +18,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -268,4 +272,62 @@ TEST_CASE(
         CHECK(order.ran == in_order);  // through runnext, the last would run first
       },
       1);
+}
+
+// With one P, an M that finds no work gives the P up and blocks in the
+// poller. The fibers its poll's callbacks start must come back with the P
+// it takes again: they used to go to the global queue and wake a second M
+// for the idle P, and the two Ms then handed the P back and forth with a
+// futex wake-up per poll (an HTTP keep-alive request's fiber starts there).
+TEST_CASE("when_readable: fibers the idle poller's callbacks start run on that M") {
+  constexpr int kRoundTrips = 200;
+  std::thread client;
+  int threads = 0, served = 0;
+  in_runtime(
+      [&] {
+        struct Echo {
+          explicit Echo(net::Conn c) : conn(std::move(c)) {}
+          net::Conn conn;
+          int served = 0;
+          spindle::WaitGroup done;
+          void arm() {
+            if (!conn.when_readable(net::kNoDeadline, on, this)) spindle::go([this] { reply(); });
+          }
+          void reply() {
+            char b;
+            auto n = conn.try_read(&b, 1);
+            if (n && *n == 0) return done.done();  // the client is through
+            if (n && conn.write_all(&b, 1)) ++served;
+            arm();
+          }
+          static void on(void* self, std::error_code outcome) noexcept {
+            auto* e = static_cast<Echo*>(self);
+            if (outcome) return e->done.done();
+            spindle::go([e] { e->reply(); });
+          }
+        };
+        auto ln = net::Listener::listen("127.0.0.1", 0);
+        REQUIRE(ln.ok());
+        // A client outside the runtime: between its messages the runtime idles.
+        client = std::thread([port = ln->address().port()] {
+          int fd = spindle::testing::blocking_connect(port);
+          char b = 'x';
+          for (int i = 0; i < kRoundTrips && fd >= 0; ++i)
+            if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1 || ::recv(fd, &b, 1, 0) != 1) break;
+          if (fd >= 0) ::close(fd);
+        });
+        auto conn = ln->accept();
+        REQUIRE(conn.ok());
+        Echo echo(std::move(*conn));
+        echo.done.add(1);
+        echo.arm();
+        echo.done.wait();
+        served = echo.served;
+        threads = spindle::stats().threads;
+        ln->close();
+      },
+      1);
+  client.join();
+  CHECK(served == kRoundTrips);
+  CHECK(threads == 1);
 }

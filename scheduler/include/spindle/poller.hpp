@@ -19,6 +19,8 @@ namespace spindle::detail {
 class ReadyList {
  public:
   void push(Fiber* f) noexcept;
+  // Appends a fiber that is runnable already (the scheduler's own use).
+  void append(Fiber* f) noexcept;
   Fiber* take() noexcept {
     Fiber* f = head_;
     head_ = tail_ = nullptr;
