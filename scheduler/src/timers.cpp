@@ -80,6 +80,10 @@ bool TimerHeap::cancel(Timer* t) {
   // it once that lock is held.
   TimerHeap* h = t->heap.load(std::memory_order_acquire);
   if (!h) return false;
+  if (h == dropped()) {  // clear() ran: it never fires (shutdown: one thread)
+    t->heap.store(nullptr, std::memory_order_relaxed);
+    return true;
+  }
   std::lock_guard lock(h->mu_);
   return h->remove_locked(t);
 }
@@ -100,9 +104,17 @@ int TimerHeap::run_expired(std::int64_t now) {
   return fired;
 }
 
+namespace {
+constinit TimerHeap dropped_marker;  // never holds a timer: its address marks one
+}  // namespace
+
+TimerHeap* TimerHeap::dropped() noexcept {
+  return &dropped_marker;
+}
+
 void TimerHeap::clear() {
   std::lock_guard lock(mu_);
-  for (Timer* t : heap_) t->heap.store(nullptr, std::memory_order_relaxed);
+  for (Timer* t : heap_) t->heap.store(dropped(), std::memory_order_relaxed);
   heap_.clear();
   update_next();
 }

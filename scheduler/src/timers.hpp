@@ -26,17 +26,20 @@ class TimerHeap {
  public:
   // Returns true if t is now the earliest timer of this heap.
   bool add(Timer* t);
-  // True if t was removed before firing; false if it fired or is firing.
+  // True if t was removed before firing (or dropped by clear()); false if
+  // it fired or is firing.
   static bool cancel(Timer* t);
   // Fires every timer due at `now`; returns how many fired.
   int run_expired(std::int64_t now);
-  // Drops every timer without firing it (shutdown).
+  // Drops every timer without firing it (shutdown). A dropped timer is
+  // marked so that cancel() says true: its owner waits for no fire().
   void clear();
 
   std::int64_t next() const { return next_.load(std::memory_order_acquire); }
   std::uint32_t size() const { return count_.load(std::memory_order_relaxed); }
 
  private:
+  static TimerHeap* dropped() noexcept;  // the mark clear() leaves in Timer::heap
   bool remove_locked(Timer* t);
   void sift_up(std::size_t i);
   void sift_down(std::size_t i);

@@ -248,3 +248,28 @@ TEST_CASE("a read parked with a context unwinds at shutdown") {
   cancel();
   CHECK(ctx.err() == spindle::ContextError::canceled);
 }
+
+// The same with a read deadline: the runtime drops the deadline's timer
+// before it unwinds the reader, whose wait must not wait for that timer to
+// fire (it hung there).
+TEST_CASE("a read parked with a deadline unwinds at shutdown") {
+  std::atomic<bool> unwound{false};
+  spindle::run({}, [&] {
+    std::atomic<bool> parked{false};
+    spindle::go([&] {
+      struct Flag {
+        std::atomic<bool>& set;
+        ~Flag() { set.store(true); }
+      } on_exit{unwound};
+      Pair p = connected_pair();
+      p.client.set_read_timeout(std::chrono::hours(1));
+      parked.store(true);
+      char buf[4];
+      (void)p.client.read_some(buf, sizeof buf);
+      FAIL("the read returned");
+    });
+    while (!parked.load()) spindle::yield();
+    spindle::sleep_for(10ms);
+  });  // returns with the reader still parked: the runtime unwinds it
+  CHECK(unwound.load());
+}

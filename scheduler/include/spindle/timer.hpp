@@ -38,8 +38,9 @@ inline std::int64_t to_ns(std::chrono::steady_clock::time_point t) noexcept {
 // Must be called with a runtime running (from a fiber, a park commit, or a
 // plain thread). The timer must not be in a heap already.
 void start_timer(Timer* t);
-// True if t was removed before firing; false if it fired, is firing, or was
-// never started.
+// True if t was removed before firing, or will never fire because the
+// runtime's shutdown dropped it; false if it fired, is firing, or was never
+// started.
 bool stop_timer(Timer* t) noexcept;
 
 }  // namespace spindle
