@@ -268,6 +268,9 @@ void PollDesc::close() noexcept {
   Fiber* r = take_waiter(slots_[0], make_error_code(Errc::closed));
   Fiber* w = take_waiter(slots_[1], make_error_code(Errc::closed));
   bool notify = take_notify(make_error_code(Errc::closed));
+  // A timer that is firing now finds the wait taken and drops its reference.
+  bool timer_stopped = notify_.timer_set && stop_timer(&notify_);
+  if (timer_stopped) notify_.timer_set = false;
   ::shutdown(fd_, SHUT_RDWR);
   lock_.unlock();
   // Outside lock_ (an edge holds the descriptor mutex while it takes
@@ -279,6 +282,7 @@ void PollDesc::close() noexcept {
   if (r) ready(r);
   if (w) ready(w);
   if (notify) finish_notify(true);
+  if (timer_stopped) release();  // after the last touch of this PollDesc
 }
 
 // ---------------------------------------------------------------------------
@@ -304,16 +308,29 @@ bool PollDesc::notify_readable(std::int64_t deadline, ReadableFn fn, void* arg) 
   n.fn = fn;
   n.arg = arg;
   n.outcome = {};
-  n.timed = deadline != spindle::detail::kNeverPoll;
-  n.timer_done.store(false, relaxed);  // the previous arming's timer is done (finish_notify)
-  n.when = deadline;
-  n.fire = on_notify_deadline;
-  // Under lock_, so a taker that finds it armed finds its timer started
-  // (stop_timer, else wait for timer_done).
-  if (n.timed) start_timer(&n);
+  n.deadline = deadline;
+  if (deadline != spindle::detail::kNeverPoll) set_notify_timer(deadline);
   notify_armed_ = true;
   lock_.unlock();
   return true;
+}
+
+// Caller holds lock_ (so a timer firing now sees this arming). A timer due
+// at or before `deadline` is kept: it starts itself again when it fires
+// early (on_notify_deadline). One due later, or firing now, is too late or
+// busy: stop it and start it at `deadline`, unless it is firing, which then
+// finds the new deadline itself.
+void PollDesc::set_notify_timer(std::int64_t deadline) noexcept {
+  Notify& n = notify_;
+  if (n.timer_set) {
+    if (n.when <= deadline || !stop_timer(&n)) return;
+  } else {
+    n.timer_set = true;
+    refs_.fetch_add(1, relaxed);  // the timer's, dropped when it stops
+    n.fire = on_notify_deadline;
+  }
+  n.when = deadline;
+  start_timer(&n);
 }
 
 bool PollDesc::take_notify(std::error_code outcome) noexcept {
@@ -323,12 +340,10 @@ bool PollDesc::take_notify(std::error_code outcome) noexcept {
   return true;
 }
 
-// The taker, outside lock_: once the timer can no longer touch notify_,
-// runs the callback (unless cancelled) with copies, since it may arm again.
+// The taker, outside lock_: runs the callback (unless cancelled) with
+// copies, since it may arm again. The timer reads only what lock_ guards.
 void PollDesc::finish_notify(bool run) noexcept {
   Notify& n = notify_;
-  if (n.timed && !stop_timer(&n))
-    while (!n.timer_done.load(std::memory_order_acquire)) std::this_thread::yield();
   ReadableFn fn = n.fn;
   void* arg = n.arg;
   std::error_code outcome = n.outcome;
@@ -336,18 +351,23 @@ void PollDesc::finish_notify(bool run) noexcept {
   release();
 }
 
+// Due at the deadline of an arming that may have been taken since, and
+// replaced by one with a later deadline: then it waits on until that one.
 void PollDesc::on_notify_deadline(Timer* t) noexcept {
   auto& n = *static_cast<Notify*>(t);
   PollDesc* pd = n.pd;
   pd->lock_.lock();
-  bool mine = pd->take_notify(make_error_code(Errc::timeout));
-  pd->lock_.unlock();
-  if (!mine) {
-    n.timer_done.store(true, std::memory_order_release);  // the taker waits for this
-    return;
+  bool timed = pd->notify_armed_ && n.deadline != spindle::detail::kNeverPoll;
+  if (timed && n.deadline > now_ns()) {
+    n.when = n.deadline;
+    start_timer(&n);
+    return pd->lock_.unlock();
   }
-  n.timed = false;  // fired: nothing to stop
-  pd->finish_notify(true);
+  n.timer_set = false;
+  bool mine = timed && pd->take_notify(make_error_code(Errc::timeout));
+  pd->lock_.unlock();
+  if (mine) pd->finish_notify(true);
+  pd->release();  // the timer's reference
 }
 
 bool PollDesc::cancel_notify() noexcept {

@@ -95,17 +95,28 @@ class alignas(64) PollDesc {
   // The fiber-less read wait: a member, so arming allocates nothing. Armed
   // (notify_armed_, under lock_) from notify_readable until one taker takes
   // it out under lock_: an edge, its deadline timer, close() or
-  // cancel_notify(). The taker stops the timer (or waits until it is done
-  // with this struct), then calls fn; fn may arm it again.
+  // cancel_notify(); the taker then calls fn, which may arm it again.
+  //
+  // The deadline timer is lazy, as nginx's and Go's timers are: a taker
+  // leaves it running, and the next arming, whose deadline is almost always
+  // later (now + the same idle timeout), keeps it: when it fires early it
+  // starts itself again at the deadline of the arming it finds. So a
+  // keep-alive connection pays a timer-heap insert per idle timeout, not
+  // an insert and a removal per request. Only an earlier deadline moves it
+  // (stop and start); close() stops it.
   struct Notify : Timer {
     PollDesc* pd = nullptr;
     ReadableFn fn = nullptr;
     void* arg = nullptr;
-    bool timed = false;        // the timer was started
     std::error_code outcome;   // written by the taker
     PollDesc* next = nullptr;  // the poll's list of edge-taken notifies (see AsioPoller::poll)
-    std::atomic<bool> timer_done{false};  // release: on_notify_deadline is done with it
+    // Guarded by lock_: this arming's deadline (kNeverPoll: none), and
+    // whether the Timer is in a heap or firing. A set timer holds a
+    // reference; Timer::when is written only while it is not in a heap.
+    std::int64_t deadline = spindle::detail::kNeverPoll;
+    bool timer_set = false;
   };
+  void set_notify_timer(std::int64_t deadline) noexcept;  // caller holds lock_
   static void on_notify_deadline(Timer* t) noexcept;
   bool take_notify(std::error_code outcome) noexcept;  // caller holds lock_
   void finish_notify(bool run) noexcept;               // the taker, without lock_

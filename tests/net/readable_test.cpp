@@ -2,6 +2,7 @@
 // exactly one callback (readable, its deadline, close()) unless cancelled,
 // and the callback may start fibers.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <spindle/net/conn.hpp>
@@ -107,6 +108,44 @@ TEST_CASE("when_readable: close() runs the callback with Errc::closed before it 
     CHECK(p.outcome == net::Errc::closed);
     Probe q;
     CHECK_FALSE(s.when_readable(net::kNoDeadline, Probe::on_readable, &q));  // closed: not armed
+  });
+}
+
+// The deadline's timer outlives an arming that an edge took (it is lazy,
+// net/README.md): the next arming's later deadline must hold, an earlier one
+// must be met, and close() must stop it, or its reference keeps the socket
+// open.
+TEST_CASE("when_readable: after an edge, the next arming's deadline is its own") {
+  in_runtime([] {
+    auto [s, c] = conn_pair();
+    char b;
+    auto take_by_edge = [&, &s = s, &c = c](net::Deadline deadline) {
+      Probe p;
+      REQUIRE(s.when_readable(deadline, Probe::on_readable, &p));
+      REQUIRE(c.write_all("x", 1).ok());
+      p.reported.wait();
+      CHECK(!p.outcome);
+      REQUIRE(s.read_some(&b, 1).ok());
+    };
+    auto time_out = [&, &s = s](net::Deadline deadline) {
+      Probe p;
+      REQUIRE(s.when_readable(deadline, Probe::on_readable, &p));
+      p.reported.wait();
+      CHECK(p.outcome == net::Errc::timeout);
+      CHECK(net::Clock::now() >= deadline);
+    };
+    auto start = net::Clock::now();
+    take_by_edge(start + 50ms);
+    time_out(start + 300ms);  // the 50 ms timer fires first, and waits on
+    take_by_edge(net::Clock::now() + 10s);
+    auto soon = net::Clock::now() + 50ms;
+    time_out(soon);
+    CHECK(net::Clock::now() - soon < 5s);  // not the 10 s of the timer it replaced
+    take_by_edge(net::Clock::now() + 10s);
+    int fd = s.fd();
+    s.close();
+    s = net::Conn();  // the owner lets go: the last reference closes the fd
+    CHECK(::fcntl(fd, F_GETFD) == -1);
   });
 }
 
