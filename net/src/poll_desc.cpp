@@ -73,6 +73,10 @@ PollDesc::PollDesc(AsioPoller& poller, int fd)
       poller_(poller),
       reactor_(poller.reactor()),
       edges_{{this, Dir::read}, {this, Dir::write}} {
+  // Once, before the PollDesc is shared: the deadline timer reads pd before
+  // it takes lock_.
+  notify_.pd = this;
+  notify_.fire = on_notify_deadline;
   // Edge-triggered, for reading; writing is added by the first write wait.
   if (int err = reactor_.register_descriptor(fd, data_)) {
     reactor_.cleanup_descriptor_data(data_);
@@ -304,7 +308,6 @@ bool PollDesc::notify_readable(std::int64_t deadline, ReadableFn fn, void* arg) 
   }
   refs_.fetch_add(1, relaxed);  // dropped by finish_notify
   Notify& n = notify_;
-  n.pd = this;
   n.fn = fn;
   n.arg = arg;
   n.outcome = {};
@@ -327,7 +330,6 @@ void PollDesc::set_notify_timer(std::int64_t deadline) noexcept {
   } else {
     n.timer_set = true;
     refs_.fetch_add(1, relaxed);  // the timer's, dropped when it stops
-    n.fire = on_notify_deadline;
   }
   n.when = deadline;
   start_timer(&n);

@@ -105,7 +105,7 @@ class alignas(64) PollDesc {
   // an insert and a removal per request. Only an earlier deadline moves it
   // (stop and start); close() stops it.
   struct Notify : Timer {
-    PollDesc* pd = nullptr;
+    PollDesc* pd = nullptr;  // and fire: set once, by the constructor
     ReadableFn fn = nullptr;
     void* arg = nullptr;
     std::error_code outcome;   // written by the taker
