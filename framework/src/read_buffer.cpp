@@ -81,7 +81,7 @@ void ReadBuffer::release_if_empty() noexcept {
 }
 
 void ReadBuffer::drop_block() noexcept {
-  if (buf_) net::block_cache::give(std::move(buf_), cap_);  // none while idle
+  net::block_cache::give(std::move(buf_), cap_);
 }
 
 }  // namespace spindle::http::detail

@@ -41,9 +41,9 @@ thread_local Cache t_cache;
   return std::unique_ptr<char[]>(b);
 }
 
-[[gnu::noinline]] void give(std::unique_ptr<char[]> block, std::size_t size) noexcept {
+[[gnu::noinline]] void give_block(std::unique_ptr<char[]> block, std::size_t size) noexcept {
   Cache& c = t_cache;
-  if (!block || size != kBlockSize || c.count == kCachedBlocks) return;  // the unique_ptr frees it
+  if (size != kBlockSize || c.count == kCachedBlocks) return;  // the unique_ptr frees it
   char* b = block.release();
   SPINDLE_POISON(b, kBlockSize);
   c.blocks[c.count++] = b;

@@ -16,7 +16,7 @@ void BufReader::make_room() {
     cap = std::max(cap, used + 1);
     auto bigger = block_cache::take(cap);
     if (used) std::memcpy(bigger.get(), buf_.get() + begin_, used);
-    if (buf_) block_cache::give(std::move(buf_), cap_);
+    block_cache::give(std::move(buf_), cap_);
     buf_ = std::move(bigger);
     cap_ = cap;
   } else if (begin_ > 0) {
@@ -52,9 +52,8 @@ Result<std::size_t> BufReader::fill() {
   }
 }
 
-// Out-of-line calls only for a block: an idle reader has none to give.
 void BufReader::release() noexcept {
-  if (buf_) block_cache::give(std::move(buf_), cap_);
+  block_cache::give(std::move(buf_), cap_);
   cap_ = begin_ = end_ = 0;
 }
 

@@ -220,15 +220,8 @@ void ready(G* f, bool next) noexcept {
     wakep();
     return;
   }
-  if (ReadyList* list = m ? m->poll_list : nullptr) {  // the idle poller's callbacks
-    rt->parked_outside.fetch_sub(1, relaxed);
-    list->append(f);
-    return;
-  }
-  OutsideCall call;
   rt->parked_outside.fetch_sub(1, relaxed);
-  rt->globq.put(f);
-  wakep();
+  put_without_p(m, f);
 }
 }  // namespace detail
 

@@ -287,17 +287,9 @@ void launch(void* gp, void (*invoke)(void*), void (*destroy)(void*)) noexcept {
     wakep();
     return;
   }
-  if (ReadyList* list = m ? m->poll_list : nullptr) {  // the idle poller's callbacks
-    rt->spawned_outside.fetch_add(1, relaxed);
-    rt->alive_outside.fetch_add(1, relaxed);
-    list->append(g);
-    return;
-  }
-  OutsideCall call;
   rt->spawned_outside.fetch_add(1, relaxed);
   rt->alive_outside.fetch_add(1, relaxed);
-  rt->globq.put(g);
-  wakep();
+  put_without_p(m, g);
 }
 
 }  // namespace detail

@@ -294,6 +294,13 @@ G* inject(P* pp, G* list) {
   return first;
 }
 
+void put_without_p(M* m, G* g) noexcept {
+  if (ReadyList* list = m ? m->poll_list : nullptr) return list->append(g);
+  OutsideCall call;  // a plain thread: run() must not end under it
+  rt->globq.put(g);
+  wakep();
+}
+
 // After giving up its P: is there work an idle M would miss? If so, take an
 // idle P back and return true.
 static bool recheck_after_idle(M* m, bool was_spinning) {

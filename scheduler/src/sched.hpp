@@ -214,6 +214,10 @@ inline Poller* poller() {
 // Queues a schedlink chain of readied fibers: one returned to run now if pp
 // is given, the rest on pp (or all on the global queue without pp).
 G* inject(P* pp, G* list);
+// Queues a runnable fiber from a thread without a P (go() and ready()):
+// on the idle poller, onto its poll's list (M::poll_list); elsewhere onto
+// the global queue, waking an M for it.
+void put_without_p(M* m, G* g) noexcept;
 // ready() with a choice: next=false queues at the tail (FIFO), for wake-ups
 // that are not hand-offs, such as timers firing in deadline order.
 void ready(G* g, bool next) noexcept;
