@@ -4,7 +4,8 @@ A server benchmark starts every server afresh per repetition on CPU 0,
 drives one at a time from CPU 1, and reads the server's costs from /proc:
 CPU time (utime + stime of every thread) around a measured run, and VmRSS
 around a crowd of idle connections. A row (a workload, idle memory) is
-measured on every server back to back. Each (row, server) pair collects
+measured on every server in turn; a workload in slices of a second taken
+by the servers in turn (Sliced). Each (row, server) pair collects
 its samples in a Cell, one per repetition; the report gives medians, and
 ratios as the median of each repetition's pair. This module is that
 machinery; a benchmark brings its servers, its load client and its goals.
@@ -218,15 +219,19 @@ def echo_load_result(done: subprocess.CompletedProcess) -> dict[str, float]:
     return result
 
 
-def measure_cpu(server: Running, run: Callable[[float], T], seconds: float,
-                warmup: float) -> tuple[T, float]:
-    """run(s) loads the server for s seconds; returns (its result, the
-    server's CPU µs during the measured run)."""
-    base_fds = open_fds(server.pid)
-    # Warm up in a run of its own, so the CPU reading can bracket the measured run exactly.
-    if warmup > 0:
-        run(warmup)
+def warm_up(server: Running, run: Callable[[float], object], seconds: float) -> None:
+    """run(s) loads the server for s seconds: once, unmeasured, in a run of
+    its own, so that every measured run's CPU reading brackets only itself."""
+    if seconds > 0:
+        base_fds = open_fds(server.pid)
+        run(seconds)
         server.settle(base_fds)
+
+
+def measure_cpu(server: Running, run: Callable[[float], T], seconds: float) -> tuple[T, float]:
+    """run(s) loads the server for s seconds; returns (its result, the
+    server's CPU µs during it), once the server has closed its connections."""
+    base_fds = open_fds(server.pid)
     before = cpu_us(server.pid)
     result = run(seconds)
     used = cpu_us(server.pid) - before
@@ -301,14 +306,31 @@ class Cell:
 
 def paired_ratio(mine: Cell, peer: Cell, attr: str | None = None) -> float | None:
     """The median over repetitions of mine/peer, each measured in the same
-    repetition (back to back): the machine's drift cancels in each pair."""
+    repetition (in turn): the machine's drift cancels in each pair."""
     a, b = mine.values(attr), peer.values(attr)
     pairs = [a[run] / b[run] for run in a.keys() & b.keys() if b[run]]
     return statistics.median(pairs) if pairs else None
 
 
+@dataclass(frozen=True)
+class Sliced:
+    """One server's measurement of a row taken in `slices` short parts, which
+    run_repetition interleaves with the other servers' parts (A B C A B C
+    ...). The machine's speed changes by a quarter or more for a few seconds
+    at a time (the echo bench's runs of 5 s per server swung between 4.8 and
+    6.3 CPU µs per message, every server alike); parts of a second each put
+    every server into every such spell, where runs back to back compared
+    whichever server ran in a fast one with one that ran in a slow one."""
+
+    warm: Callable[[], None]  # once, before the first part (warm_up)
+    part: Callable[[], object]  # one slice, measured
+    combine: Callable[[list], object]  # every part -> the row's sample
+    slices: int
+
+
 Cells = dict[tuple[str, str], Cell]  # (row, server label) -> Cell
-Jobs = list[tuple[str, Callable[[], object]]]  # (row, measure it once)
+# (row, how to measure it): once, or in interleaved slices
+Jobs = list[tuple[str, "Callable[[], object] | Sliced"]]
 
 
 def new_cells(rows: Sequence[str], servers: Sequence[Server], missing: dict[str, str]) -> Cells:
@@ -330,9 +352,9 @@ def run_repetition(run: int, starts: Sequence[tuple[Server, Path, Path]],
     """Repetition `run`: every (server, program, log file) of `starts` started
     afresh and all kept running (each sits idle on CPU 0 while another is
     measured), then jobs(server) row by row: a row is measured on every
-    server back to back, in the order of `starts`, so that the machine's
-    drift (its speed changes by up to 2x for minutes at a time) hits the
-    servers of one row alike instead of whichever ran its rows then."""
+    server in turn, in the order of `starts` (a Sliced job part by part),
+    so that the machine's drift hits the servers of one row alike instead
+    of whichever ran its rows then."""
     running: list[Running] = []
     try:
         for server, path, logfile in starts:
@@ -343,21 +365,43 @@ def run_repetition(run: int, starts: Sequence[tuple[Server, Path, Path]],
                     cell.error, cell.detail = "failed", str(e)
                 log(str(e))
         for row in zip(*(jobs(r) for r in running)):  # a (key, job) per server
-            for server, (key, job) in zip(running, row):
-                cell = cells[key, server.label]
-                if cell.error:  # a failure would recur; don't wait for it every run
-                    continue
-                try:
-                    sample = job()
-                except MeasureError as e:
-                    cell.error, cell.detail = "failed", str(e)
-                    log(f"{key}: {server.label}: {e}")
-                    continue
-                cell.add(run, sample)
+            key = row[0][0]
+            # A failed cell is not measured again: the failure would recur.
+            todo = [(s, job) for s, (_, job) in zip(running, row) if not cells[key, s.label].error]
+            for server, sample in measure_row(key, todo, cells):
+                cells[key, server.label].add(run, sample)
                 log(f"{progress} {key}: {server.label}: {describe(sample)}")
     finally:
         for server in running:
             server.stop()
+
+
+def measure_row(key: str, todo: list, cells: Cells) -> list[tuple[Running, object]]:
+    """Each (server, job) of one row -> (server, sample); a job that raises
+    MeasureError marks its cell failed instead."""
+    def attempt(server: Running, fn: Callable[[], T]) -> T | None:
+        try:
+            return fn()
+        except MeasureError as e:
+            cells[key, server.label].error, cells[key, server.label].detail = "failed", str(e)
+            log(f"{key}: {server.label}: {e}")
+            return None
+
+    def ok(server: Running) -> bool:
+        return not cells[key, server.label].error
+
+    done = [(s, attempt(s, job)) for s, job in todo if not isinstance(job, Sliced)]
+    sliced = [(s, job) for s, job in todo if isinstance(job, Sliced)]
+    for server, job in sliced:
+        attempt(server, job.warm)
+    parts: dict[str, list] = {s.label: [] for s, _ in sliced}
+    for i in range(max((job.slices for _, job in sliced), default=0)):
+        for server, job in sliced:
+            if i < job.slices and ok(server):
+                parts[server.label].append(attempt(server, job.part))
+    done += [(s, attempt(s, lambda j=job, s=s: j.combine(parts[s.label])))
+             for s, job in sliced if ok(s)]
+    return [(s, sample) for s, sample in done if ok(s)]
 
 
 # --- Reporting ------------------------------------------------------------------------
@@ -426,13 +470,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build", type=Path, required=True, help="meson build dir")
     parser.add_argument("--runs", type=int, default=5, help="repetitions (default 5)")
     parser.add_argument("--idle", type=int, default=10000, help="idle conns (default 10000)")
+    parser.add_argument("--slices", type=int, default=5,
+                        help="parts a workload's measured seconds are cut into, taken by the "
+                             "servers in turn (default 5)")
     parser.add_argument("--hold", type=float, default=10,
                         help="most s to wait for the server to accept them (default 10)")
 
 
 def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.runs < 1 or args.seconds <= 0 or args.idle < 1:
-        parser.error("--runs, --seconds and --idle must be positive")
+    if args.runs < 1 or args.seconds <= 0 or args.idle < 1 or args.slices < 1:
+        parser.error("--runs, --seconds, --slices and --idle must be positive")
     if (os.cpu_count() or 1) < 2:
         parser.error("needs two CPUs: one for the server, one for the load")
 

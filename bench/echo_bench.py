@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures TCP echo servers: Spindle's apps/tcp-echo against Go and a C floor.
 
-    python3 bench/echo_bench.py --build build/release [--runs 5] [--seconds 5]
+    python3 bench/echo_bench.py --build build/release [--runs 5] [--seconds 5] [--slices 5]
 
 Servers (each alone on CPU 0, one thread or GOMAXPROCS=1):
   spindle  <build>/apps/tcp-echo --port P --procs 1
@@ -9,14 +9,16 @@ Servers (each alone on CPU 0, one thread or GOMAXPROCS=1):
   limit    <build>/bench/echo-limit: one epoll loop, the least an echo can cost
 
 The load client <build>/bench/echo-load runs on CPU 1. For each workload it
-runs once to warm up and once measured; the server's CPU time (utime + stime
-from /proc/PID/stat) around the measured run, divided by the messages echoed,
-is its CPU cost per message. Idle memory: the rise of the server's VmRSS while
+runs once to warm up, then --slices times measured, for --seconds in all;
+the server's CPU time (utime + stime from /proc/PID/stat) around the measured
+runs, divided by the messages echoed, is its CPU cost per message; p50 and
+p99 are the median slice's. Idle memory: the rise of the server's VmRSS while
 10,000 connections sit open, per connection.
 
 Each repetition starts every server afresh and measures each row (idle
-memory, then each workload) on every server back to back, in an order that
-rotates per repetition, so that drift hits them alike; the tables give
+memory, then each workload) on every server in turn, in an order that
+rotates per repetition, a workload slice by slice (A B C A B C ...: Sliced
+in benchlib.py), so that drift hits them alike; the tables give
 medians over --runs repetitions, and each ratio is the median of the
 repetitions' ratios (paired_ratio in benchlib.py). They go to stdout and
 <build>/echo-bench-results.md. Exits 1 if a measurement failed (a missing
@@ -28,16 +30,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running,
-                      Server, add_common_args, check_common_args, fmt, go_program, load_note,
-                      log, measure_cpu, measure_idle, meson_program, new_cells, notes,
-                      paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
-                      run_echo_load, run_repetition, shown)
+                      Server, Sliced, add_common_args, check_common_args, fmt, go_program,
+                      load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
+                      notes, paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
+                      run_echo_load, run_repetition, shown, warm_up)
 
 
 # --- What is measured ----------------------------------------------------------
@@ -82,18 +85,41 @@ class Sample:
 
 # --- One measurement ------------------------------------------------------------------
 
-def measure_workload(server: Running, load: Path, work: Workload, seconds: float,
-                     warmup: float) -> Sample:
+@dataclass
+class Part:
+    """One slice of a workload on one server."""
+    msgs: float
+    cpu_us: float
+    seconds: float
+    p50_us: float
+    p99_us: float
+
+
+def workload_job(server: Running, load: Path, work: Workload, args: argparse.Namespace) -> Sliced:
     def run(secs: float) -> dict[str, float]:
         return run_echo_load(load, server.port,
                              [*work.args(), "--warmup", "0", "--seconds", str(secs)],
                              timeout=secs + 60)
 
-    result, used = measure_cpu(server, run, seconds, warmup)
-    msgs = result["msgs_per_s"] * seconds
-    if msgs <= 0:
-        raise MeasureError(f"{server.label}: no message came back")
-    return Sample(result["msgs_per_s"], used / msgs, result["p50_us"], result["p99_us"])
+    seconds = args.seconds / args.slices
+
+    def part() -> Part:
+        result, used = measure_cpu(server, run, seconds)
+        msgs = result["msgs_per_s"] * seconds
+        if msgs <= 0:
+            raise MeasureError(f"{server.label}: no message came back")
+        return Part(msgs, used, seconds, result["p50_us"], result["p99_us"])
+
+    return Sliced(warm=lambda: warm_up(server, run, args.warmup), part=part, combine=combine,
+                  slices=args.slices)
+
+
+def combine(parts: list[Part]) -> Sample:
+    """Rates and CPU over all the slices; latencies: the median slice's."""
+    msgs = sum(p.msgs for p in parts)
+    return Sample(msgs / sum(p.seconds for p in parts), sum(p.cpu_us for p in parts) / msgs,
+                  statistics.median(p.p50_us for p in parts),
+                  statistics.median(p.p99_us for p in parts))
 
 
 # --- Running everything ----------------------------------------------------------------
@@ -122,8 +148,7 @@ def run_all(build: Path, args: argparse.Namespace) -> Cells:
         idle = [str(load), "--port", str(running.port), "--cpu", LOAD_CPU, "--idle",
                 str(args.idle), "--hold", str(args.hold)]
         return [(IDLE, lambda: measure_idle(running, idle, args.idle, args.hold))] + [
-            (w.name, lambda w=w: measure_workload(running, load, w, args.seconds, args.warmup))
-            for w in WORKLOADS]
+            (w.name, workload_job(running, load, w, args)) for w in WORKLOADS]
 
     for run in range(args.runs):
         starts = [(s, paths[s.label], build / f"echo-bench-{s.label}.log")
@@ -138,21 +163,23 @@ def load_table(cells: Cells) -> str:
     labels = [s.label for s in SERVERS]
     rows = ["| workload | " + " | ".join(f"{l} msgs/s" for l in labels) + " | "
             + " | ".join(f"{l} CPU µs/msg" for l in labels)
-            + " | ratio spindle/limit | ratio spindle/go | "
+            + " | ratio spindle/limit | ratio spindle/go | ratio limit/go | "
             + " | ".join(f"{l} p99 µs" for l in labels) + " |",
-            "|---" + "|--:" * (3 * len(labels) + 2) + "|"]
+            "|---" + "|--:" * (3 * len(labels) + 3) + "|"]
     for w in WORKLOADS:
         rows.append(f"| {w.name} | "
                     + " | ".join(shown(cells, w.name, l, "msgs_per_s") for l in labels) + " | "
                     + " | ".join(shown(cells, w.name, l, "cpu_us_per_msg") for l in labels)
                     + f" | {fmt(cpu_ratio(cells, w, 'limit'))}"
-                    + f" | {fmt(cpu_ratio(cells, w, 'go'))} | "
+                    + f" | {fmt(cpu_ratio(cells, w, 'go'))}"
+                    + f" | {fmt(cpu_ratio(cells, w, 'go', mine='limit'))} | "
                     + " | ".join(shown(cells, w.name, l, "p99_us") for l in labels) + " |")
     return "\n".join(rows)
 
 
-def cpu_ratio(cells: Cells, work: Workload, peer: str) -> float | None:
-    return paired_ratio(cells[work.name, "spindle"], cells[work.name, peer], "cpu_us_per_msg")
+def cpu_ratio(cells: Cells, work: Workload, peer: str, mine: str = "spindle") -> float | None:
+    """limit/go (the floor against Go) says how far below Go any server can go."""
+    return paired_ratio(cells[work.name, mine], cells[work.name, peer], "cpu_us_per_msg")
 
 
 def idle_ratio(cells: Cells) -> float | None:
@@ -202,7 +229,8 @@ def report(cells: Cells, args: argparse.Namespace, others: float) -> str:
     parts = [f"# TCP echo\n\n{when}, {os.cpu_count()} CPUs; server on CPU {SERVER_CPU}, "
              f"echo-load on CPU {LOAD_CPU}; median of {args.runs} runs of {args.seconds:g} s "
              f"(after {args.warmup:g} s of warm-up) per server and workload, each workload "
-             "run on the servers back to back; a ratio is the median of the runs' ratios.\n",
+             f"run in {args.slices} slices that the servers take in turn; a ratio is the "
+             "median of the runs' ratios.\n",
              load_table(cells), "", idle_table(cells, args.idle), "", goal_table(cells)]
     if notes(cells):
         parts += ["", *notes(cells)]

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measures HTTP servers: Spindle's apps/hello against Go's net/http and nginx.
 
-    python3 bench/http_bench.py --build build/release [--runs 5] [--seconds 5] [--only W]
+    python3 bench/http_bench.py --build build/release [--runs 5] [--seconds 5] [--slices 5]
+                                [--only W]
 
 Servers (each alone on CPU 0: --procs 1, GOMAXPROCS=1, one nginx process):
   spindle  <build>/apps/hello --port P --procs 1
@@ -10,14 +11,15 @@ Servers (each alone on CPU 0: --procs 1, GOMAXPROCS=1, one nginx process):
            and a static JSON; no master process, so the PID read is the worker
 
 The load is wrk (Debian's) with one thread on CPU 1; pipelining goes through
-bench/tools/pipeline.lua. For each workload wrk runs once to warm up and
-once measured; the server's CPU time (utime + stime of all its threads,
-from /proc/PID/stat) around the measured run, divided by the requests wrk
-completed, is its CPU cost per request. wrk's one thread saturates near
+bench/tools/pipeline.lua. For each workload wrk runs once to warm up, then
+--slices times measured, for --seconds in all; the server's CPU time (utime
++ stime of all its threads, from /proc/PID/stat) around the measured runs,
+divided by the requests wrk completed, is its CPU cost per request. wrk's one thread saturates near
 110-130k requests/s on these machines, so for servers faster than that the
 CPU per request is the fair figure and requests/s says more about wrk. p99
-is wrk's --latency figure; pipelined, where wrk's distribution is broken,
-it comes from a run of bench/echo-load --http (each request timed alone).
+is wrk's --latency figure (the median slice's); pipelined, where wrk's
+distribution is broken, it comes from a run of bench/echo-load --http after
+each slice (each request timed alone).
 A run in which wrk reports socket errors or answers with a status above 399
 (wrk's count; each endpoint's status, type and body are also checked once
 by hand per server start) fails that cell: it is shown as "failed", never
@@ -26,8 +28,9 @@ keep-alive connections, each having had one answer, sit open
 (bench/tools/http_idle.py on CPU 1), per connection.
 
 Each repetition starts every server afresh and measures each row (idle
-memory, then each workload) on every server back to back, in an order that
-rotates per repetition, so that drift hits them alike; the tables give
+memory, then each workload) on every server in turn, in an order that
+rotates per repetition, a workload slice by slice (A B C A B C ...: Sliced
+in benchlib.py), so that drift hits them alike; the tables give
 medians over --runs repetitions, and each ratio is the median of the
 repetitions' ratios (paired_ratio in benchlib.py). They go to stdout and
 <build>/http-bench-results.md, the command line at the top. Exits 1 if a
@@ -44,16 +47,17 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
-                      Running, Server, add_common_args, check_common_args, fmt, go_program,
-                      load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
-                      notes, paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
-                      run_echo_load, run_repetition, shown)
+                      Running, Server, Sliced, add_common_args, check_common_args, fmt,
+                      go_program, load_note, log, measure_cpu, measure_idle, meson_program,
+                      new_cells, notes, paired_ratio, prepare_all, publish, raise_fd_limit,
+                      rotated, run_echo_load, run_repetition, shown, warm_up)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -223,15 +227,42 @@ def pipelined_p99(load: Path, port: int, work: Workload, seconds: float) -> floa
                          timeout=seconds + 60)["p99_us"]
 
 
-def measure_workload(server: Running, work: Workload, seconds: int, warmup: int,
-                     load: Path) -> Sample:
-    work.check(server.port)
-    result, used = measure_cpu(server, lambda s: run_wrk(server.port, work, int(s)), seconds,
-                               warmup)
-    p99 = result["p99_us"]
-    if work.depth > 1:
-        p99 = pipelined_p99(load, server.port, work, min(seconds, 3))
-    return Sample(result["rps"], used / result["requests"], p99)
+@dataclass
+class Part:
+    """One slice of a workload on one server."""
+    rps: float
+    requests: float
+    cpu_us: float
+    p99_us: float | None
+
+
+def workload_job(server: Running, work: Workload, args: argparse.Namespace,
+                 load: Path) -> Sliced:
+    seconds = args.seconds // args.slices  # wrk takes whole seconds (main() checks)
+
+    def run(secs: float) -> dict[str, float]:
+        return run_wrk(server.port, work, int(secs))
+
+    def warm() -> None:
+        work.check(server.port)
+        warm_up(server, run, args.warmup)
+
+    def part() -> Part:
+        result, used = measure_cpu(server, run, seconds)
+        p99 = result["p99_us"]
+        if work.depth > 1:
+            p99 = pipelined_p99(load, server.port, work, seconds)
+        return Part(result["rps"], result["requests"], used, p99)
+
+    return Sliced(warm=warm, part=part, combine=combine, slices=args.slices)
+
+
+def combine(parts: list[Part]) -> Sample:
+    """Rates and CPU over all the slices; p99: the median slice's."""
+    p99s = [p.p99_us for p in parts if p.p99_us is not None]
+    return Sample(statistics.fmean(p.rps for p in parts),
+                  sum(p.cpu_us for p in parts) / sum(p.requests for p in parts),
+                  statistics.median(p99s) if p99s else None)
 
 
 def idle_cmd(port: int, conns: int, hold: float) -> list[str]:
@@ -266,9 +297,7 @@ def run_all(build: Path, args: argparse.Namespace, workloads: list[Workload],
         out: Jobs = [(IDLE, lambda: measure_idle(running, idle_cmd(running.port, args.idle,
                                                                    args.hold),
                                                  args.idle, args.hold))] if idle else []
-        return out + [(w.name, lambda w=w: measure_workload(running, w, args.seconds,
-                                                            args.warmup, load))
-                      for w in workloads]
+        return out + [(w.name, workload_job(running, w, args, load)) for w in workloads]
 
     for run in range(args.runs):
         starts = [(s, paths[s.label], build / f"http-bench-{s.label}.log")
@@ -336,12 +365,13 @@ def report(cells: Cells, args: argparse.Namespace, workloads: list[Workload], id
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; server on CPU "
              f"{SERVER_CPU}, `wrk -t1` on CPU {LOAD_CPU}; median of {args.runs} runs of "
              f"{args.seconds} s (after {args.warmup} s of warm-up) per server and workload. "
-             "Each workload runs on the servers back to back; a ratio is the median of the "
-             "runs' spindle/peer ratios, next to the goal. Pipelined, "
+             f"Each workload runs in {args.slices} slices that the servers take in turn; "
+             "p99 is the median slice's; a ratio is the median of the runs' spindle/peer "
+             "ratios, next to the goal. Pipelined, "
              "wrk's latency distribution is broken (its coordinated-omission correction "
              "assumes a request per batch): that p99 comes from a run of "
-             "bench/echo-load --http of up to 3 s right after wrk's, each request timed "
-             "from its hand-out, 16 kept in flight per connection.\n"]
+             "bench/echo-load --http as long as the slice right after each of wrk's, each "
+             "request timed from its hand-out, 16 kept in flight per connection.\n"]
     for attr, title in MEASURES if workloads else ():
         parts += [f"## {title}\n", measure_table(cells, workloads, attr), ""]
     if idle:
@@ -363,6 +393,8 @@ def main() -> int:
                              + ", ".join(keys))
     args = parser.parse_args()
     check_common_args(parser, args)
+    if args.seconds % args.slices:
+        parser.error("--seconds must be a multiple of --slices: wrk runs whole seconds")
     wanted = {key for keys_ in args.only for key in keys_.split(",") if key}
     if wanted - set(keys):
         parser.error(f"unknown row(s): {', '.join(sorted(wanted - set(keys)))}")
