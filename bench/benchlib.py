@@ -413,6 +413,15 @@ def fmt(value: float | None) -> str:
         else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
 
+def fmt_against(value: float | None, bound: float) -> str:
+    """fmt(value), with digits enough to differ from the goal's bound it is
+    set against: 0.9996 against 1 reads '0.9996', not a missed '1.000'."""
+    text = fmt(value)
+    if value is not None and value != bound and float(text) == bound:
+        return f"{value:.4f}"
+    return text
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 

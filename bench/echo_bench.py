@@ -36,11 +36,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running,
-                      Server, Sliced, add_common_args, check_common_args, fmt, go_program,
-                      load_note, log, measure_cpu, measure_idle, meson_program, new_cells,
-                      notes, paired_ratio, prepare_all, publish, raise_fd_limit, rotated,
-                      run_echo_load, run_repetition, shown, warm_up)
+from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running, Server,
+                      Sliced, add_common_args, check_common_args, fmt, fmt_against, go_program,
+                      load_note, log, measure_cpu, measure_idle, meson_program, new_cells, notes,
+                      paired_ratio, prepare_all, publish, raise_fd_limit, rotated, run_echo_load,
+                      run_repetition, shown, warm_up)
 
 
 # --- What is measured ----------------------------------------------------------
@@ -219,7 +219,7 @@ def goal_table(cells: Cells) -> str:
     rows = ["| goal | value | bound | met? |", "|---|--:|---|---|"]
     for name, value, op, bound in goals(cells):
         met = None if value is None else value <= bound if op == "≤" else value < bound
-        rows.append(f"| {name} | {fmt(value)} | {op} {bound:g} | "
+        rows.append(f"| {name} | {fmt_against(value, bound)} | {op} {bound:g} | "
                     f"{'?' if met is None else 'yes' if met else '**no**'} |")
     return "\n".join(rows)
 

@@ -55,9 +55,9 @@ from pathlib import Path
 
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
                       Running, Server, Sliced, add_common_args, check_common_args, fmt,
-                      go_program, load_note, log, measure_cpu, measure_idle, meson_program,
-                      new_cells, notes, paired_ratio, prepare_all, publish, raise_fd_limit,
-                      rotated, run_echo_load, run_repetition, shown, warm_up)
+                      fmt_against, go_program, load_note, log, measure_cpu, measure_idle,
+                      meson_program, new_cells, notes, paired_ratio, prepare_all, publish,
+                      raise_fd_limit, rotated, run_echo_load, run_repetition, shown, warm_up)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -314,7 +314,7 @@ Goal = tuple[str, float]  # ("≤" or "≥", bound)
 def verdict(value: float | None, goal: Goal) -> str:
     """'0.42 ≤ 0.6 met', '**1.3 ≤ 1 missed**', or '— ≤ 0.6 ?' when there is no value."""
     op, bound = goal
-    text = f"{fmt(value)} {op} {bound:g}"
+    text = f"{fmt_against(value, bound)} {op} {bound:g}"
     if value is None:
         return f"{text} ?"
     met = value <= bound if op == "≤" else value >= bound
