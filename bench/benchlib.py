@@ -221,23 +221,11 @@ def echo_load_result(done: subprocess.CompletedProcess) -> dict[str, float]:
 
 def warm_up(server: Running, run: Callable[[float], object], seconds: float) -> None:
     """run(s) loads the server for s seconds: once, unmeasured, in a run of
-    its own, so that every measured run's CPU reading brackets only itself."""
+    its own, so that every measured slice's CPU reading brackets only itself."""
     if seconds > 0:
         base_fds = open_fds(server.pid)
         run(seconds)
         server.settle(base_fds)
-
-
-def measure_cpu(server: Running, run: Callable[[float], T], seconds: float) -> tuple[T, float]:
-    """run(s) loads the server for s seconds; returns (its result, the
-    server's CPU µs during it), once the server has closed its connections."""
-    base_fds = open_fds(server.pid)
-    before = cpu_us(server.pid)
-    result = run(seconds)
-    used = cpu_us(server.pid) - before
-    server.settle(base_fds)
-    server.check_alive()
-    return result, used
 
 
 # How long the connections sit idle before RSS is read, for every server
@@ -326,6 +314,48 @@ class Sliced:
     part: Callable[[], object]  # one slice, measured
     combine: Callable[[list], object]  # every part -> the row's sample
     slices: int
+
+
+@dataclass
+class Part:
+    """One measured slice of a workload on one server."""
+
+    result: dict[str, float]  # the load client's figures for the slice
+    count: float  # messages or requests it completed
+    cpu_us: float  # the server's CPU time during it
+
+
+def measure_part(server: Running, run: Callable[[float], dict[str, float]], seconds: float,
+                 count: Callable[[dict[str, float]], float]) -> Part:
+    """One slice: run(seconds) loads the server; its CPU time around that,
+    read once the server has closed the slice's connections; count(result)
+    is what the slice completed."""
+    base_fds = open_fds(server.pid)
+    before = cpu_us(server.pid)
+    result = run(seconds)
+    used = cpu_us(server.pid) - before
+    server.settle(base_fds)
+    server.check_alive()
+    done = count(result)
+    if done <= 0:
+        raise MeasureError(f"{server.label}: nothing came back")
+    return Part(result, done, used)
+
+
+def cpu_per_count(parts: Sequence[Part]) -> float:
+    """The server's CPU µs per message or request over every slice."""
+    return sum(p.cpu_us for p in parts) / sum(p.count for p in parts)
+
+
+def mean_of(parts: Sequence[Part], key: str) -> float:
+    """A rate over slices of equal length."""
+    return statistics.fmean(p.result[key] for p in parts)
+
+
+def median_of(parts: Sequence[Part], key: str) -> float | None:
+    """A latency: the median slice's (None where no slice measured it)."""
+    values = [p.result[key] for p in parts if p.result.get(key) is not None]
+    return statistics.median(values) if values else None
 
 
 Cells = dict[tuple[str, str], Cell]  # (row, server label) -> Cell

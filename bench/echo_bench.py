@@ -30,17 +30,17 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Running, Server,
-                      Sliced, add_common_args, check_common_args, fmt, fmt_against, go_program,
-                      load_note, log, measure_cpu, measure_idle, meson_program, new_cells, notes,
-                      paired_ratio, prepare_all, publish, raise_fd_limit, rotated, run_echo_load,
-                      run_repetition, shown, warm_up)
+from benchlib import (LOAD_CPU, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad, Part, Running,
+                      Server, Sliced, add_common_args, check_common_args, cpu_per_count, fmt,
+                      fmt_against, go_program, load_note, log, mean_of, measure_idle, measure_part,
+                      median_of, meson_program, new_cells, notes, paired_ratio, prepare_all,
+                      publish, raise_fd_limit, rotated, run_echo_load, run_repetition, shown,
+                      warm_up)
 
 
 # --- What is measured ----------------------------------------------------------
@@ -85,16 +85,6 @@ class Sample:
 
 # --- One measurement ------------------------------------------------------------------
 
-@dataclass
-class Part:
-    """One slice of a workload on one server."""
-    msgs: float
-    cpu_us: float
-    seconds: float
-    p50_us: float
-    p99_us: float
-
-
 def workload_job(server: Running, load: Path, work: Workload, args: argparse.Namespace) -> Sliced:
     def run(secs: float) -> dict[str, float]:
         return run_echo_load(load, server.port,
@@ -102,24 +92,16 @@ def workload_job(server: Running, load: Path, work: Workload, args: argparse.Nam
                              timeout=secs + 60)
 
     seconds = args.seconds / args.slices
-
-    def part() -> Part:
-        result, used = measure_cpu(server, run, seconds)
-        msgs = result["msgs_per_s"] * seconds
-        if msgs <= 0:
-            raise MeasureError(f"{server.label}: no message came back")
-        return Part(msgs, used, seconds, result["p50_us"], result["p99_us"])
-
-    return Sliced(warm=lambda: warm_up(server, run, args.warmup), part=part, combine=combine,
-                  slices=args.slices)
+    return Sliced(warm=lambda: warm_up(server, run, args.warmup),
+                  part=lambda: measure_part(server, run, seconds,
+                                            lambda result: result["msgs_per_s"] * seconds),
+                  combine=combine, slices=args.slices)
 
 
 def combine(parts: list[Part]) -> Sample:
     """Rates and CPU over all the slices; latencies: the median slice's."""
-    msgs = sum(p.msgs for p in parts)
-    return Sample(msgs / sum(p.seconds for p in parts), sum(p.cpu_us for p in parts) / msgs,
-                  statistics.median(p.p50_us for p in parts),
-                  statistics.median(p.p99_us for p in parts))
+    return Sample(mean_of(parts, "msgs_per_s"), cpu_per_count(parts),
+                  median_of(parts, "p50_us"), median_of(parts, "p99_us"))
 
 
 # --- Running everything ----------------------------------------------------------------
@@ -178,7 +160,8 @@ def load_table(cells: Cells) -> str:
 
 
 def cpu_ratio(cells: Cells, work: Workload, peer: str, mine: str = "spindle") -> float | None:
-    """limit/go (the floor against Go) says how far below Go any server can go."""
+    """mine's CPU per message over peer's; limit over go is the C floor's
+    distance below Go, which bounds what any server can show against Go."""
     return paired_ratio(cells[work.name, mine], cells[work.name, peer], "cpu_us_per_msg")
 
 

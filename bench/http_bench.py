@@ -47,17 +47,17 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib import (LOAD_CPU, PEERS, REPO, SERVER_CPU, Cells, Jobs, MeasureError, OtherLoad,
-                      Running, Server, Sliced, add_common_args, check_common_args, fmt,
-                      fmt_against, go_program, load_note, log, measure_cpu, measure_idle,
-                      meson_program, new_cells, notes, paired_ratio, prepare_all, publish,
-                      raise_fd_limit, rotated, run_echo_load, run_repetition, shown, warm_up)
+                      Part, Running, Server, Sliced, add_common_args, check_common_args,
+                      cpu_per_count, fmt, fmt_against, go_program, load_note, log, mean_of,
+                      measure_idle, measure_part, median_of, meson_program, new_cells, notes,
+                      paired_ratio, prepare_all, publish, raise_fd_limit, rotated, run_echo_load,
+                      run_repetition, shown, warm_up)
 
 TOOLS = REPO / "bench" / "tools"
 
@@ -227,15 +227,6 @@ def pipelined_p99(load: Path, port: int, work: Workload, seconds: float) -> floa
                          timeout=seconds + 60)["p99_us"]
 
 
-@dataclass
-class Part:
-    """One slice of a workload on one server."""
-    rps: float
-    requests: float
-    cpu_us: float
-    p99_us: float | None
-
-
 def workload_job(server: Running, work: Workload, args: argparse.Namespace,
                  load: Path) -> Sliced:
     seconds = args.seconds // args.slices  # wrk takes whole seconds (main() checks)
@@ -248,21 +239,17 @@ def workload_job(server: Running, work: Workload, args: argparse.Namespace,
         warm_up(server, run, args.warmup)
 
     def part() -> Part:
-        result, used = measure_cpu(server, run, seconds)
-        p99 = result["p99_us"]
-        if work.depth > 1:
-            p99 = pipelined_p99(load, server.port, work, seconds)
-        return Part(result["rps"], result["requests"], used, p99)
+        measured = measure_part(server, run, seconds, lambda result: result["requests"])
+        if work.depth > 1:  # outside the CPU reading, which counts wrk's requests only
+            measured.result["p99_us"] = pipelined_p99(load, server.port, work, seconds)
+        return measured
 
     return Sliced(warm=warm, part=part, combine=combine, slices=args.slices)
 
 
 def combine(parts: list[Part]) -> Sample:
     """Rates and CPU over all the slices; p99: the median slice's."""
-    p99s = [p.p99_us for p in parts if p.p99_us is not None]
-    return Sample(statistics.fmean(p.rps for p in parts),
-                  sum(p.cpu_us for p in parts) / sum(p.requests for p in parts),
-                  statistics.median(p99s) if p99s else None)
+    return Sample(mean_of(parts, "rps"), cpu_per_count(parts), median_of(parts, "p99_us"))
 
 
 def idle_cmd(port: int, conns: int, hold: float) -> list[str]:
